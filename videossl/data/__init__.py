@@ -1,0 +1,1 @@
+"""Data: decoders, clip samplers, dataset readers, the synthetic dataset and the loaders."""
