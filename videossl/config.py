@@ -1,0 +1,219 @@
+"""Typed configs: YAML recipes loaded into dataclasses (OmegaConf structured configs) plus ``a.b=value``.
+
+A recipe has five sections: ``method`` (its own dataclass, chosen by ``method.name`` from ``METHODS``),
+``backbone``, ``data``, ``optim`` and ``train``. Unknown or mistyped keys, wrong types and missing files raise
+``UserError`` with one line that names the key (and the closest valid key) or the path.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from .errors import UserError
+
+
+@dataclass
+class SyntheticConfig:
+    """Size of the procedural dataset used when ``data.format=synthetic`` (see ``data/synthetic.py``)."""
+
+    num_pool: int = 600
+    num_train: int = 300
+    num_test: int = 150
+    size: int = 64
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    format: str = "synthetic"  # synthetic | folder | csv | ucf101 | hmdb51 | kinetics | ssv2 | images | audio | librispeech
+    root: str = ""  # empty with format=synthetic: the cached synthetic dataset
+    annotations: str = ""  # folder with split/annotation files when they are not under root
+    split: str = "train"  # synthetic: pool | train | test
+    split_id: int = 1
+    decoder: str = "decord"  # decord | pyav | torchcodec
+    num_frames: int = 8  # T of a clip; 1 makes every method an image method
+    frame_stride: int = 2  # frames skipped between sampled frames
+    crop_size: int = 64
+    short_side: int = 0  # resize in the decoder to this short side; 0 keeps the file's size
+    num_workers: int = 2
+    prefetch_factor: int = 4
+    persistent_workers: bool = True
+    pin_memory: bool = True  # only takes effect on GPU
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "tiny_r3d"
+    pretrained: str = ""  # local weights file or directory; never downloaded
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | sgd | lars
+    lr: float = 1e-3  # peak learning rate, reached after warmup
+    min_lr: float = 0.0  # end of the cosine
+    warmup_epochs: float = 0.0
+    warmup_start_lr: float = 0.0
+    weight_decay: float = 0.05
+    weight_decay_end: float | None = None  # cosine from weight_decay to this (DINO); None keeps it constant
+    momentum: float = 0.9  # sgd / lars
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw
+    lars_eta: float = 0.02  # LARS trust coefficient (You et al. 2017; BYOL uses 1e-3)
+    exclude_bias_and_norm: bool = True  # no weight decay (and no LARS adaptation) on biases and norm layers
+    clip_grad: float = 0.0  # max global grad norm; 0 turns clipping off
+    accumulate: int = 1  # gradient accumulation steps per optimizer step
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs)
+    batch_size: int = 32  # per process
+    seed: int = 0
+    accelerator: str = "auto"  # auto | cpu | cuda
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp
+    precision: str = "auto"  # auto (bf16-mixed on GPU, 32-true on CPU) | 32-true | bf16-mixed | 16-mixed
+    run_dir: str = ""  # empty: runs/<method>-<timestamp>
+    resume: str = ""  # "" | auto | path/to/last.ckpt
+    log_every: int = 10
+    ckpt_every: int = 0  # optimizer steps between checkpoints; 0: end of every epoch only
+    progress: bool = True
+    plots: bool = True
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's config; each method subclasses it with its own hyperparameters."""
+
+    name: str = "simclr"
+
+
+@dataclass
+class Config:
+    method: Any = None  # a MethodConfig subclass, chosen by method.name
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def read_yaml(path: str | Path | None) -> DictConfig:
+    """Load a YAML file safely (no object construction); a missing file names its path."""
+    if path is None:
+        return OmegaConf.create({})
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"recipe not found: {path}")
+    try:
+        loaded = OmegaConf.load(path)
+    except Exception as e:  # yaml.YAMLError and OmegaConf's own
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: not valid YAML: {first}") from None
+    if not isinstance(loaded, DictConfig):
+        raise UserError(f"{path}: a recipe must be a mapping of sections, got a list")
+    return loaded
+
+
+def parse_overrides(overrides: list[str]) -> DictConfig:
+    """``["a.b=1", "c=x"]`` -> config. Each item must be ``key=value``."""
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise UserError(f"override '{item}' is not of the form key=value")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as e:
+        raise UserError(f"cannot parse overrides {overrides}: {e.msg if hasattr(e, 'msg') else e}") from None
+
+
+def _valid_keys(schema_node: Any, full_key: str) -> tuple[str, list[str]]:
+    """Walk ``full_key``'s parents through the schema; return (parent path, valid keys there)."""
+    parts = [p for p in str(full_key).split(".") if p]
+    node, parent = schema_node, []
+    for part in parts[:-1]:
+        if isinstance(node, DictConfig) and part in node and isinstance(node[part], DictConfig):
+            node = node[part]
+            parent.append(part)
+        else:
+            break
+    keys = list(node.keys()) if isinstance(node, DictConfig) else []
+    return ".".join(parent), keys
+
+
+def _expected_type(schema: DictConfig, full_key: str) -> str:
+    """The annotated type of ``full_key`` in its dataclass, e.g. ``"int"`` or ``"list[float]"``."""
+    parent_key, _, leaf = str(full_key).rpartition(".")
+    parent = OmegaConf.select(schema, parent_key) if parent_key else schema
+    cls = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+    if cls is None or not is_dataclass(cls):
+        return ""
+    annotations = {f.name: f.type for f in fields(cls)}
+    kind = annotations.get(leaf, "")
+    return kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+
+
+def _explain(e: OmegaConfBaseException, schema: DictConfig, source: str) -> UserError:
+    full_key = str(getattr(e, "full_key", "") or getattr(e, "key", "") or "")
+    where = f" in {source}" if source else ""
+    if isinstance(e, ConfigKeyError) or "not in" in str(e):
+        parent, keys = _valid_keys(schema, full_key)
+        leaf = full_key.split(".")[-1]
+        close = difflib.get_close_matches(leaf, keys, n=1, cutoff=0.5)
+        hint = f"; did you mean '{(parent + '.' if parent else '') + close[0]}'?" if close else (
+            f"; valid keys{' under ' + parent if parent else ''}: {', '.join(keys)}")
+        return UserError(f"unknown config key '{full_key}'{where}{hint}")
+    if isinstance(e, ValidationError):
+        msg = getattr(e, "msg", str(e)).splitlines()[0]
+        expected = _expected_type(schema, full_key)
+        return UserError(f"bad value for '{full_key}'{where}: {msg}" + (f" (expected {expected})" if expected else ""))
+    msg = getattr(e, "msg", str(e)).splitlines()[0]
+    return UserError(f"config error at '{full_key}'{where}: {msg}")
+
+
+def merge_into_schema(schema: Any, *layers: tuple[DictConfig, str]) -> DictConfig:
+    """Merge ``(config, source name)`` layers onto a dataclass schema in struct mode, explaining errors."""
+    base = OmegaConf.structured(schema)
+    OmegaConf.set_struct(base, True)
+    for layer, source in layers:
+        try:
+            base = OmegaConf.merge(base, layer)
+        except OmegaConfBaseException as e:
+            raise _explain(e, base, source) from None
+    return base
+
+
+def load_config(schema: Any, recipe: str | Path | None = None, overrides: list[str] | None = None) -> DictConfig:
+    """A typed config from a dataclass ``schema`` (class or instance), a YAML recipe and overrides."""
+    instance = schema() if isinstance(schema, type) else schema
+    return merge_into_schema(instance, (read_yaml(recipe), str(recipe or "")), (parse_overrides(overrides or []), "overrides"))
+
+
+def load_pretrain_config(recipe: str | Path | None, overrides: list[str] | None = None) -> DictConfig:
+    """The full pretraining config: the method's dataclass is picked by ``method.name``."""
+    from .methods import METHODS
+
+    file_cfg, cli_cfg = read_yaml(recipe), parse_overrides(overrides or [])
+    name = OmegaConf.select(cli_cfg, "method.name") or OmegaConf.select(file_cfg, "method.name") or "simclr"
+    if name not in METHODS:
+        close = difflib.get_close_matches(str(name), list(METHODS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; choose from {', '.join(sorted(METHODS))}"
+        raise UserError(f"unknown method '{name}'{hint}")
+    schema = Config(method=METHODS[name].Config())
+    return merge_into_schema(schema, (file_cfg, str(recipe or "")), (cli_cfg, "overrides"))
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def dataclass_keys(obj: Any) -> list[str]:
+    """Field names of a dataclass (class or instance), for help texts."""
+    return [f.name for f in fields(obj)] if is_dataclass(obj) else []

@@ -1,0 +1,79 @@
+"""Resumable, deterministic data order for training: which samples each process sees, in which order.
+
+The sampler yields ``(index, epoch)`` keys; the dataset derives every random draw of a sample (clip times,
+crops, colour jitter) from ``(seed, epoch, index)``, so the data of step k is the same whether or not the run
+was killed and resumed, and whatever the number of dataloader workers.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class ResumableDistributedSampler(Sampler):
+    """Shuffled per epoch from ``(seed, epoch)``, sharded across ``world_size`` ranks, drop-last batches, and able
+    to start mid-epoch at batch ``start_batch`` (the position stored in a checkpoint).
+
+    Yields lists of ``(index, epoch)`` keys (it is a *batch* sampler).
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 shuffle: bool = True):
+        if num_samples < batch_size * world_size:
+            raise ValueError(
+                f"dataset has {num_samples} samples, fewer than one global batch ({batch_size} x {world_size} processes)")
+        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
+        self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def __len__(self) -> int:
+        """Batches per epoch for one process (from the start of the epoch)."""
+        return self.num_samples // (self.batch_size * self.world_size)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
+        else:
+            order = np.arange(self.num_samples)
+        global_batch = self.batch_size * self.world_size
+        for b in range(self.start_batch, len(self)):
+            chunk = order[b * global_batch:(b + 1) * global_batch]
+            mine = chunk[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+            yield [(int(i), self.epoch) for i in mine]
+
+
+class SeededAugmentation(Dataset):
+    """Wraps a dataset keyed by ``(index, epoch)`` so torch's global RNG (which torchvision.transforms.v2 draws
+    from) is seeded from ``(seed, epoch, index)`` for that sample, without disturbing the caller's RNG."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, epoch = key
+        sample_seed = int(np.random.default_rng([self.seed, epoch, index, 7919]).integers(2**62))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed)
+            return self.dataset[key]
+
+
+def build_train_loader(dataset: Dataset, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
+                       num_workers: int = 2, prefetch_factor: int = 4, persistent_workers: bool = True,
+                       pin_memory: bool = False) -> tuple[DataLoader, ResumableDistributedSampler]:
+    """DataLoader over ``SeededAugmentation(dataset)`` with the resumable batch sampler."""
+    sampler = ResumableDistributedSampler(len(dataset), batch_size, seed, rank, world_size)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    if num_workers > 0:
+        kwargs = {"prefetch_factor": prefetch_factor, "persistent_workers": persistent_workers}
+    loader = DataLoader(SeededAugmentation(dataset, seed), batch_sampler=sampler, num_workers=num_workers,
+                        pin_memory=pin_memory, **kwargs)
+    return loader, sampler

@@ -1,0 +1,52 @@
+"""Optimizers (AdamW, SGD, LARS) with parameter groups, and the per-iteration schedule that drives them."""
+from __future__ import annotations
+
+from torch import nn
+from torch.optim import SGD, AdamW, Optimizer
+
+from ..errors import UserError
+from .schedules import cosine_schedule
+
+OPTIMIZERS = ("adamw", "sgd", "lars")
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, exclude_bias_and_norm: bool) -> list[dict]:
+    """Two groups: decayed weights and (if ``exclude_bias_and_norm``) biases / norm parameters with no weight
+    decay, which LARS also leaves unadapted (SimCLR / BYOL practice; You et al. 2017)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if exclude_bias_and_norm and (p.ndim <= 1 or name.endswith(".bias")) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay, "apply_wd": True}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0, "apply_wd": False})
+    return groups
+
+
+def build_optimizer(model: nn.Module, optim_cfg) -> Optimizer:
+    """``optim_cfg``: an ``OptimConfig``. The learning rate is set per step by ``apply_schedules``."""
+    groups = parameter_groups(model, optim_cfg.weight_decay, optim_cfg.exclude_bias_and_norm)
+    name = optim_cfg.name
+    if name == "adamw":
+        return AdamW(groups, lr=optim_cfg.lr, betas=tuple(optim_cfg.betas))
+    if name == "sgd":
+        return SGD(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum)
+    if name == "lars":
+        from lightly.utils.lars import LARS
+
+        return LARS(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum, trust_coefficient=optim_cfg.lars_eta)
+    raise UserError(f"unknown optimizer 'optim.name={name}'; choose from {', '.join(OPTIMIZERS)}")
+
+
+def apply_schedules(optimizer: Optimizer, optim_cfg, step: int, total_steps: int, steps_per_epoch: int) -> dict[str, float]:
+    """Set this step's learning rate and weight decay on every group; returns them for logging."""
+    warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
+    lr = cosine_schedule(step, total_steps, optim_cfg.lr, optim_cfg.min_lr, warmup, optim_cfg.warmup_start_lr)
+    wd_end = optim_cfg.weight_decay if optim_cfg.weight_decay_end is None else optim_cfg.weight_decay_end
+    wd = cosine_schedule(step, total_steps, optim_cfg.weight_decay, wd_end)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if group.get("apply_wd", True):
+            group["weight_decay"] = wd
+    return {"lr": lr, "wd": wd}

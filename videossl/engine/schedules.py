@@ -1,0 +1,15 @@
+"""Per-iteration schedules: cosine with linear warmup (learning rate, weight decay, EMA momentum)."""
+from __future__ import annotations
+
+import math
+
+
+def cosine_schedule(step: int, total_steps: int, base: float, final: float,
+                    warmup_steps: int = 0, warmup_start: float = 0.0) -> float:
+    """Value at ``step`` (0-based): linear ``warmup_start -> base`` over ``warmup_steps``, then a half cosine
+    ``base -> final`` over the remaining steps (Loshchilov & Hutter, SGDR, 2017; per-iteration as in DINO)."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return warmup_start + (base - warmup_start) * step / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * progress))

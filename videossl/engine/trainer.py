@@ -1,0 +1,220 @@
+"""The pretraining loop: one function you can read top to bottom.
+
+forward -> loss -> backward -> clip -> step -> EMA (method hook) -> schedules -> log -> checkpoint, on Lightning
+Fabric for devices, precision (bf16 autocast on GPU), DDP and multi-node launch.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from ..backbones import save_encoder
+from ..config import to_yaml
+from ..data.build import build_dataset
+from ..data.loader import build_train_loader
+from ..errors import UserError
+from ..methods import METHODS, StepInfo
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .monitor import COLLAPSE_STD, collapse_stats
+from .optim import apply_schedules, build_optimizer
+from .run_logger import RunLogger, plot_metrics
+
+log = logging.getLogger("videossl.train")
+
+MAX_BAD_STEPS = 5  # consecutive non-finite losses before the run stops
+
+
+def resolve_precision(train_cfg: DictConfig) -> str:
+    if train_cfg.precision != "auto":
+        return train_cfg.precision
+    wants_gpu = train_cfg.accelerator in ("auto", "cuda", "gpu") and torch.cuda.is_available()
+    return "bf16-mixed" if wants_gpu else "32-true"
+
+
+def resolve_run_dir(cfg: DictConfig) -> tuple[Path, Path | None]:
+    """Return (run_dir, checkpoint to resume from or None) following ``train.run_dir`` and ``train.resume``."""
+    resume = cfg.train.resume
+    if cfg.train.run_dir:
+        run_dir = Path(cfg.train.run_dir)
+    elif resume == "auto":
+        candidates = sorted(Path("runs").glob(f"{cfg.method.name}-*/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        run_dir = candidates[-1].parent if candidates else None
+        if run_dir is None:
+            run_dir = Path("runs") / f"{cfg.method.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    else:
+        run_dir = Path("runs") / f"{cfg.method.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    if resume == "auto":
+        ckpt = run_dir / "last.ckpt"
+        return run_dir, ckpt if ckpt.is_file() else None
+    if resume:
+        ckpt = Path(resume)
+        if not ckpt.is_file():
+            raise UserError(f"train.resume: checkpoint not found: {ckpt}")
+        return (run_dir if cfg.train.run_dir else ckpt.parent), ckpt
+    return run_dir, None
+
+
+def pretrain(cfg: DictConfig) -> Path:
+    """Pretrain ``cfg.method`` on ``cfg.data`` and return the run directory."""
+    from lightning.fabric import Fabric
+
+    tc = cfg.train
+    fabric = Fabric(accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
+                    strategy=tc.strategy, precision=resolve_precision(tc))
+    fabric.launch()
+    run_dir, resume_from = resolve_run_dir(cfg)
+    run_dir = Path(fabric.broadcast(str(run_dir)))  # the same directory on every process
+    is_main = fabric.global_rank == 0
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    fabric.seed_everything(tc.seed)  # identical initial weights on every process
+
+    # --- model, data, optimizer ---
+    method = METHODS[cfg.method.name](cfg)
+    dataset = build_dataset(cfg.data, method.views(), split=cfg.data.split, seed=tc.seed)
+    loader, sampler = build_train_loader(
+        dataset, tc.batch_size, seed=tc.seed, rank=fabric.global_rank, world_size=fabric.world_size,
+        num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
+        persistent_workers=cfg.data.persistent_workers,
+        pin_memory=cfg.data.pin_memory and fabric.device.type == "cuda")
+    optimizer = build_optimizer(method, cfg.optim)
+    model, optimizer = fabric.setup(method, optimizer)
+    model.mark_forward_method("training_step")  # runs through DDP's forward (gradient sync) and autocast
+
+    accumulate = max(1, cfg.optim.accumulate)
+    steps_per_epoch = len(sampler) // accumulate
+    if steps_per_epoch == 0:
+        raise UserError(f"data: {len(dataset)} samples give no optimizer step at batch {tc.batch_size} x "
+                        f"accumulate {accumulate} x {fabric.world_size} processes")
+    total_steps = steps_per_epoch * tc.epochs
+    if tc.max_steps > 0:
+        total_steps = min(total_steps, tc.max_steps)
+
+    # --- resume ---
+    step, epoch, batch_in_epoch = 0, 0, 0
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from)
+        method.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, epoch, batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
+        set_rng_state(ckpt["rng"])
+        fabric.print(f"resumed from {resume_from} at step {step}/{total_steps}")
+
+    def checkpoint() -> None:
+        state = {"model": method.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
+                 "batch_in_epoch": batch_in_epoch, "rng": rng_state(), "config": to_yaml(cfg),
+                 "total_steps": total_steps}
+        if is_main:
+            save_checkpoint(state, run_dir / "last.ckpt")
+            name, kwargs = method.encoder_spec()
+            save_encoder(run_dir / "encoder.pt", method.backbone, name, kwargs)
+        fabric.barrier()
+
+    logger = RunLogger(run_dir) if is_main else None
+    bar = None
+    if is_main and tc.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=step, desc=f"pretrain {cfg.method.name}", unit="step", dynamic_ncols=True)
+
+    # --- the loop ---
+    bad_steps = 0
+    window: dict[str, float] = {"data": 0.0, "total": 0.0, "clips": 0.0}
+    model.train()
+    while step < total_steps:
+        if batch_in_epoch >= len(sampler):
+            epoch, batch_in_epoch = epoch + 1, 0
+        sampler.set_epoch(epoch, start_batch=batch_in_epoch)
+        tick = time.perf_counter()
+        for batch in loader:
+            window["data"] += time.perf_counter() - tick
+            batch = fabric.to_device(batch)
+            info = StepInfo(step, total_steps, epoch)
+            sched = apply_schedules(optimizer, cfg.optim, step, total_steps, steps_per_epoch)
+            batch_in_epoch += 1
+            last_micro = batch_in_epoch % accumulate == 0
+
+            with fabric.no_backward_sync(model, enabled=not last_micro):
+                out = model.training_step(batch, info)  # forward + loss
+                loss = out["loss"]
+                finite = _all_finite(fabric, loss)
+                if finite:
+                    fabric.backward(loss / accumulate)  # backward
+            if not finite:
+                bad_steps += 1
+                optimizer.zero_grad(set_to_none=True)
+                log.warning("non-finite loss at step %d (%d in a row): step skipped", step, bad_steps)
+                if bad_steps >= MAX_BAD_STEPS:
+                    raise UserError(f"{bad_steps} non-finite losses in a row at step {step}: stopping; the last good "
+                                    f"checkpoint is {run_dir / 'last.ckpt'} (lower optim.lr or enable optim.clip_grad)")
+                tick = time.perf_counter()
+                continue
+            if not last_micro:
+                tick = time.perf_counter()
+                continue
+            bad_steps = 0
+            if cfg.optim.clip_grad > 0:
+                fabric.clip_gradients(model, optimizer, max_norm=cfg.optim.clip_grad)  # clip
+            optimizer.step()  # step
+            optimizer.zero_grad(set_to_none=True)
+            method.on_after_optimizer_step(info)  # EMA teachers, queues
+            step += 1
+            window["clips"] += _batch_clips(batch) * fabric.world_size * accumulate
+            window["total"] += time.perf_counter() - tick
+
+            if is_main and (step % tc.log_every == 0 or step == total_steps):  # log
+                metrics = {"loss": loss.detach().float().item(), "epoch": epoch, **sched}
+                metrics.update({k: v.detach().float().item() for k, v in out.items()
+                                if k not in ("loss", "embedding") and torch.is_tensor(v) and v.numel() == 1})
+                if "embedding" in out:
+                    metrics.update(collapse_stats(out["embedding"]))
+                    if metrics["emb_std"] < COLLAPSE_STD:
+                        log.warning("embeddings are collapsing at step %d: std %.4f (healthy ~1)", step, metrics["emb_std"])
+                if window["total"] > 0:
+                    metrics["clips_per_s"] = window["clips"] / window["total"]
+                    metrics["data_wait"] = window["data"] / window["total"]
+                window = {"data": 0.0, "total": 0.0, "clips": 0.0}
+                logger.log(step, metrics)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{sched['lr']:.2e}")
+            if bar is not None:
+                bar.update(1)
+            if tc.ckpt_every > 0 and step % tc.ckpt_every == 0:  # checkpoint
+                checkpoint()
+            if step >= total_steps:
+                break
+            tick = time.perf_counter()
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+            checkpoint()
+    checkpoint()
+    if bar is not None:
+        bar.close()
+    if is_main:
+        logger.close()
+        if tc.plots:
+            plot_metrics(run_dir)
+        fabric.print(f"run directory: {run_dir}")
+    return run_dir
+
+
+def _all_finite(fabric: Any, loss: torch.Tensor) -> bool:
+    """True when the loss is finite on every process (all skip together, so DDP stays in step)."""
+    flag = torch.tensor(float(torch.isfinite(loss.detach()).all()), device=loss.device)
+    if fabric.world_size > 1:
+        flag = fabric.all_reduce(flag, reduce_op="min")
+    return bool(flag.item() > 0)
+
+
+def _batch_clips(batch: dict[str, Any]) -> int:
+    label = batch.get("label")
+    if torch.is_tensor(label):
+        return int(label.shape[0])
+    return int(batch["video"][0].shape[0]) if batch.get("video") else 0
