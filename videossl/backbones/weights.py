@@ -91,11 +91,14 @@ def _adapt_input_channels(ours: torch.Tensor, theirs: torch.Tensor) -> torch.Ten
     return None
 
 
-def load_pretrained(backbone: nn.Module, path: str | Path, strip_prefixes: tuple[str, ...] = ()) -> list[str]:
+def load_pretrained(
+    backbone: nn.Module, path: str | Path, strip_prefixes: tuple[str, ...] = (), renames: dict[str, str] | None = None
+) -> list[str]:
     """Load a local checkpoint into ``backbone``; returns the checkpoint keys that were left out (heads).
 
     ``strip_prefixes``: prefixes of the library's task models to remove first (``videomae.`` for
-    ``VideoMAEForVideoClassification``). Raises ``WeightsError`` naming the file and the missing or
+    ``VideoMAEForVideoClassification``); ``renames``: key fragments renamed between library versions.
+    Raises ``WeightsError`` naming the file and the missing or
     mis-shaped keys.
     """
     theirs, is_ours = read_state_dict(path)
@@ -108,6 +111,8 @@ def load_pretrained(backbone: nn.Module, path: str | Path, strip_prefixes: tuple
                 if key.startswith(strip):
                     key = key[len(strip):]
                     break
+            for old, new in (renames or {}).items():
+                key = key.replace(old, new)
             renamed[prefix + key] = value
         theirs = renamed
     loaded, left_out = {}, []
