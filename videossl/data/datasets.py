@@ -1,0 +1,529 @@
+"""Dataset indexes (one reader per annotation format) and the map-style ``VideoDataset``.
+
+A reader turns a dataset's official annotation files into a ``DatasetIndex``: a list of
+``VideoEntry(path, label, start, end)`` and the class names. Readers never open or check video files
+(``videossl data stats`` lists the missing ones), so they work on annotation files alone.
+
+``read_dataset(format, root, split, split_id, **kw)`` is the one entry point. Annotation files are
+looked up in ``annotations=`` when given, else in ``root``, ``root/annotations`` and ``root/splits``.
+Paths in the index are ``video_root / <path in the annotation>`` (``video_root`` defaults to ``root``).
+
+``VideoDataset`` decodes one video per sample (the union of the frames every view needs, in ONE decoder
+call), cuts the views, applies the per-view transforms, and skips unreadable files deterministically.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from videossl.data.sampling import VideoMeta, ViewSpec
+from videossl.errors import UserError
+
+logger = logging.getLogger("videossl.data")
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".ogv")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac")
+
+
+class DatasetError(UserError):
+    """An annotation file is missing or malformed; the message names the file and the problem."""
+
+
+class VideoEntry(NamedTuple):
+    """One sample: a media file, its class (-1 = unlabeled) and an optional segment in seconds."""
+
+    path: str
+    label: int
+    start: float = 0.0
+    end: float | None = None
+
+
+class DatasetIndex(NamedTuple):
+    entries: list[VideoEntry]
+    class_names: list[str]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers shared by the readers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _search_dirs(root: Path, annotations: str | None) -> list[Path]:
+    if annotations is not None:
+        return [Path(annotations)]
+    return [root, root / "annotations", root / "splits"]
+
+
+def find_annotation(root: Path, annotations: str | None, names: list[str], what: str) -> Path:
+    """The first of ``names`` (file names or glob patterns) found in the annotation folders."""
+    for folder in _search_dirs(root, annotations):
+        for name in names:
+            hits = sorted(folder.glob(name)) if any(c in name for c in "*?[") else [folder / name]
+            hits = [h for h in hits if h.is_file()]
+            if hits:
+                return hits[0]
+    where = ", ".join(str(d) for d in _search_dirs(root, annotations))
+    raise DatasetError(f"{what}: none of {names} found in {where} (pass annotations=<dir>)")
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty lines with CRLF and trailing blanks removed."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read ({err.strerror or err})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _media_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    """``root/<split>`` when that folder exists (``val`` also matches ``validate``/``validation``), else root."""
+    for name in (split, *_SPLIT_ALIASES.get(split, ())):
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+_SPLIT_ALIASES = {"val": ("validate", "validation", "valid"), "validate": ("val", "validation"),
+                  "validation": ("val", "validate"), "test": ("testing",), "train": ("training",)}
+
+
+def _check_split(split: str, allowed: tuple[str, ...], fmt: str) -> str:
+    split = split.lower()
+    for name in allowed:
+        if split == name or split in _SPLIT_ALIASES.get(name, ()):
+            return name
+    raise DatasetError(f"format {fmt!r}: unknown split {split!r} (expected one of {list(allowed)})")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Format readers
+# ----------------------------------------------------------------------------------------------------
+
+
+def read_folder(root: Path, split: str = "train", extensions: tuple[str, ...] = VIDEO_EXTENSIONS,
+                **_: Any) -> DatasetIndex:
+    """``root[/<split>]/<class>/<file>``; a flat folder of files is unlabeled (label -1)."""
+    base = _split_folder(root, split)
+    if not base.is_dir():
+        raise DatasetError(f"{base}: not a folder")
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir() and _media_files(d, extensions))
+    entries = [VideoEntry(str(p), -1) for p in _media_files(base, extensions)]
+    for label, name in enumerate(classes):
+        entries += [VideoEntry(str(p), label) for p in _media_files(base / name, extensions)]
+    if not entries:
+        raise DatasetError(f"{base}: no files with extensions {list(extensions)}")
+    return DatasetIndex(entries, classes)
+
+
+def read_csv(root: Path, split: str = "train", annotations: str | None = None, video_root: str | None = None,
+             **_: Any) -> DatasetIndex:
+    """Rows ``path,label[,start,end]`` (a header row is optional; ``path label`` lists also work).
+
+    ``root`` may be the CSV itself or a folder holding ``<split>.csv``/``<split>.txt``. The label is a
+    class name or an integer. Relative paths are relative to ``video_root`` (default: the CSV's folder).
+    """
+    file = root if root.is_file() else find_annotation(root, annotations, [f"{split}.csv", f"{split}.txt"], "csv")
+    base = Path(video_root) if video_root else file.parent
+    rows = []
+    for n, line in enumerate(read_lines(file), 1):
+        fields = next(csv.reader([line])) if "," in line else line.rsplit(maxsplit=1)
+        fields = [f.strip() for f in fields]
+        if n == 1 and len(fields) > 1 and fields[1].lower() == "label":
+            continue  # header
+        if len(fields) not in (2, 4):
+            raise DatasetError(f"{file}:{n}: expected path,label[,start,end], got {line!r}")
+        rows.append((n, fields))
+    is_int = all(re.fullmatch(r"-?\d+", f[1]) for _, f in rows)
+    names = [] if is_int else sorted({f[1] for _, f in rows})
+    if is_int and rows:
+        names = [str(i) for i in range(max(int(f[1]) for _, f in rows) + 1)]
+    lookup = {name: i for i, name in enumerate(names)}
+    entries = []
+    for n, f in rows:
+        label = int(f[1]) if is_int else lookup[f[1]]
+        try:
+            start, end = (float(f[2]), float(f[3])) if len(f) == 4 else (0.0, None)
+        except ValueError:
+            raise DatasetError(f"{file}:{n}: start/end must be seconds, got {f[2]!r}, {f[3]!r}") from None
+        entries.append(VideoEntry(str(base / f[0]), label, start, end))
+    return DatasetIndex(entries, names)
+
+
+def read_ucf101(root: Path, split: str = "train", split_id: int = 1, annotations: str | None = None,
+                video_root: str | None = None, **_: Any) -> DatasetIndex:
+    """UCF101 (Soomro et al., 2012): ``classInd.txt`` + ``trainlist0k.txt`` / ``testlist0k.txt``, k = 1..3.
+
+    Class lookup is case-insensitive: the folder ``HandstandPushups`` holds ``v_HandStandPushups_*``.
+    """
+    split = _check_split(split, ("train", "test"), "ucf101")
+    if split_id not in (1, 2, 3):
+        raise DatasetError(f"ucf101: split_id must be 1, 2 or 3, got {split_id}")
+    extra = ["ucfTrainTestlist/classInd.txt"]
+    class_file = find_annotation(root, annotations, ["classInd.txt", *extra], "ucf101 classes")
+    names = []
+    for n, line in enumerate(read_lines(class_file), 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(names) + 1:
+            raise DatasetError(f"{class_file}:{n}: expected '<index> <ClassName>' in order, got {line!r}")
+        names.append(parts[1])
+    lookup = {name.lower(): i for i, name in enumerate(names)}
+    list_name = f"{split}list0{split_id}.txt"
+    list_file = find_annotation(root, annotations, [list_name, f"ucfTrainTestlist/{list_name}"], "ucf101 split")
+    base = Path(video_root) if video_root else root
+    entries = []
+    for n, line in enumerate(read_lines(list_file), 1):
+        rel = line.split()[0]
+        folder = rel.replace("\\", "/").split("/")[0].lower()
+        if folder not in lookup:
+            raise DatasetError(f"{list_file}:{n}: class folder {folder!r} is not in {class_file.name}")
+        entries.append(VideoEntry(str(base / rel), lookup[folder]))
+    return DatasetIndex(entries, names)
+
+
+def read_hmdb51(root: Path, split: str = "train", split_id: int = 1, annotations: str | None = None,
+                video_root: str | None = None, **_: Any) -> DatasetIndex:
+    """HMDB51 (Kuehne et al., 2011): 51 x ``<class>_test_split<k>.txt`` with ``<video>.avi <0|1|2>`` lines.
+
+    1 = train, 2 = test, 0 = unused (``split="unused"``). Videos are ``video_root/<class>/<video>``.
+    """
+    split = _check_split(split, ("train", "test", "unused"), "hmdb51")
+    if split_id not in (1, 2, 3):
+        raise DatasetError(f"hmdb51: split_id must be 1, 2 or 3, got {split_id}")
+    wanted = {"train": "1", "test": "2", "unused": "0"}[split]
+    pattern = f"*_test_split{split_id}.txt"
+    first = find_annotation(root, annotations, [pattern, f"testTrainMulti_7030_splits/{pattern}"], "hmdb51 splits")
+    files = sorted(first.parent.glob(pattern))
+    names = [f.name[: -len(f"_test_split{split_id}.txt")] for f in files]
+    base = Path(video_root) if video_root else root
+    entries = []
+    for label, (name, file) in enumerate(zip(names, files)):
+        for n, line in enumerate(read_lines(file), 1):
+            video, _, tag = line.rpartition(" ")
+            if tag not in ("0", "1", "2") or not video:
+                raise DatasetError(f"{file}:{n}: expected '<video>.avi <0|1|2>', got {line!r}")
+            if tag == wanted:
+                entries.append(VideoEntry(str(base / name / video.strip()), label))
+    return DatasetIndex(entries, names)
+
+
+_KINETICS_SPLITS = {"train": ("train",), "val": ("val", "validate"), "test": ("test",)}
+
+
+def read_kinetics(root: Path, split: str = "train", annotations: str | None = None, video_root: str | None = None,
+                  version: int | str | None = None, trimmed: bool = True, **_: Any) -> DatasetIndex:
+    """Kinetics 400/600/700 CSVs: ActivityNet (quoted labels, ``is_cc``; test has no label column) or
+    DeepMind (``label,youtube_id,time_start,time_end,split``).
+
+    Trimmed videos (``trimmed=True``) are ``<id>_<start:06d>_<end:06d>.mp4`` under ``video_root/<split>/``
+    or ``video_root/<split>/<label>/`` (both accepted: the label folder is used when it exists, with
+    spaces or underscores). ``trimmed=False``: ``<id>.mp4`` with the segment as ``start``/``end``.
+    With both ``validate.csv`` and ``kinetics-400_val.csv`` present, ``version=400`` picks the latter.
+    """
+    split = _check_split(split, tuple(_KINETICS_SPLITS), "kinetics")
+    versions = [str(version)] if version else ["400", "600", "700", "700-2020"]
+    plain = [f"{alias}.csv" for alias in _KINETICS_SPLITS[split]]
+    named = [f"kinetics{sep}{v}_{alias}.csv" for v in versions for alias in _KINETICS_SPLITS[split] for sep in "-_"]
+    # An explicit version prefers the versioned (ActivityNet) file name over the DeepMind tarball one.
+    file = find_annotation(root, annotations, named + plain if version else plain + named, f"kinetics {split} csv")
+    with open(file, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle, skipinitialspace=True))
+    if rows and not {"youtube_id", "time_start", "time_end"} <= set(rows[0]):
+        raise DatasetError(f"{file}: expected columns youtube_id,time_start,time_end[,label], got {list(rows[0])}")
+    labelled = bool(rows) and "label" in rows[0]
+    class_names = sorted({r["label"].strip() for r in rows}) if labelled else []
+    lookup = {name: i for i, name in enumerate(class_names)}
+    base = Path(video_root) if video_root else root
+    split_dir = next((base / a for a in (split, *_SPLIT_ALIASES.get(split, ())) if (base / a).is_dir()), base / split)
+    label_dirs: dict[str, Path] = {}
+    for name in class_names:
+        hits = [split_dir / d for d in (name, name.replace(" ", "_")) if (split_dir / d).is_dir()]
+        label_dirs[name] = hits[0] if hits else split_dir
+    entries = []
+    for n, row in enumerate(rows, 2):
+        try:
+            start, end = float(row["time_start"]), float(row["time_end"])
+        except (TypeError, ValueError):
+            raise DatasetError(f"{file}:{n}: time_start/time_end must be numbers, got {row}") from None
+        name = row["label"].strip() if labelled else None
+        folder = label_dirs[name] if name is not None else split_dir
+        if trimmed:
+            entries.append(VideoEntry(str(folder / f"{row['youtube_id']}_{int(start):06d}_{int(end):06d}.mp4"),
+                                      lookup[name] if name is not None else -1))
+        else:
+            entries.append(VideoEntry(str(folder / f"{row['youtube_id']}.mp4"),
+                                      lookup[name] if name is not None else -1, start, end))
+    return DatasetIndex(entries, class_names)
+
+
+def read_ssv2(root: Path, split: str = "train", annotations: str | None = None, video_root: str | None = None,
+              **_: Any) -> DatasetIndex:
+    """Something-Something v2: ``something-something-v2-labels.json`` (template -> "index") and
+    ``-train/-validation/-test.json`` lists; videos ``video_root/<id>.webm``; templates lose their [ ]."""
+    split = _check_split(split, ("train", "validation", "test"), "ssv2")
+    label_file = find_annotation(root, annotations, ["something-something-v2-labels.json", "labels.json"], "ssv2 labels")
+    list_file = find_annotation(root, annotations, [f"something-something-v2-{split}.json", f"{split}.json"],
+                                f"ssv2 {split}")
+    labels, items = _read_json(label_file), _read_json(list_file)
+    if not isinstance(labels, dict) or not isinstance(items, list):
+        raise DatasetError(f"{label_file} / {list_file}: expected a label dict and a list of videos")
+    class_names = sorted(labels, key=lambda k: int(labels[k]))
+    base = Path(video_root) if video_root else root
+    entries = []
+    for n, item in enumerate(items):
+        if "id" not in item:
+            raise DatasetError(f"{list_file}: item {n} has no 'id'")
+        template = item.get("template")
+        if template is None:
+            label = -1
+        else:
+            key = template.replace("[", "").replace("]", "")
+            if key not in labels:
+                raise DatasetError(f"{list_file}: item {n} (id {item['id']}): template {key!r} not in {label_file.name}")
+            label = int(labels[key])
+        entries.append(VideoEntry(str(base / f"{item['id']}.webm"), label))
+    return DatasetIndex(entries, class_names)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: invalid JSON at line {err.lineno} ({err.msg})") from None
+
+
+def read_images(root: Path, split: str = "train", **kw: Any) -> DatasetIndex:
+    """An image folder (``root[/<split>]/<class>/<image>`` or flat); each image is a T=1 clip."""
+    return read_folder(root, split, extensions=IMAGE_EXTENSIONS)
+
+
+def read_audio(root: Path, split: str = "train", **kw: Any) -> DatasetIndex:
+    """An audio folder (``root[/<split>]/<class>/<file>`` or flat, unlabeled)."""
+    return read_folder(root, split, extensions=AUDIO_EXTENSIONS)
+
+
+def read_librispeech(root: Path, split: str = "train-clean-100", **_: Any) -> DatasetIndex:
+    """LibriSpeech: ``root/<split>/<speaker>/<chapter>/<utterance>.flac``; label = speaker (sorted ids)."""
+    base = root / split if (root / split).is_dir() else root
+    files = sorted(base.glob("*/*/*.flac"))
+    if not files:
+        raise DatasetError(f"{base}: no <speaker>/<chapter>/*.flac files (is split {split!r} right?)")
+    speakers = sorted({f.parent.parent.name for f in files}, key=lambda s: (len(s), s))
+    lookup = {s: i for i, s in enumerate(speakers)}
+    return DatasetIndex([VideoEntry(str(f), lookup[f.parent.parent.name]) for f in files], speakers)
+
+
+READERS: dict[str, Callable[..., DatasetIndex]] = {
+    "folder": read_folder, "csv": read_csv, "ucf101": read_ucf101, "hmdb51": read_hmdb51,
+    "kinetics": read_kinetics, "ssv2": read_ssv2, "images": read_images, "audio": read_audio,
+    "librispeech": read_librispeech,
+}
+
+
+def read_dataset(format: str, root: str, split: str = "train", split_id: int = 1, **kw: Any) -> DatasetIndex:
+    """Read a dataset's index. ``format``: one of ``READERS``; extra keywords go to the reader
+    (``annotations``, ``video_root``, ``version``, ``trimmed``)."""
+    if format not in READERS:
+        raise DatasetError(f"unknown dataset format {format!r} (expected one of {sorted(READERS)})")
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DatasetError(f"{root}: dataset root does not exist")
+    return READERS[format](path, split=split, split_id=split_id, **kw)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The dataset
+# ----------------------------------------------------------------------------------------------------
+
+
+class _ImageReader:
+    """Still images as 1-frame videos (decoded with torchvision.io), same API as a decoder."""
+
+    def probe(self, path: str) -> VideoMeta:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            width, height = image.size
+        return VideoMeta(num_frames=1, fps=1.0, duration=1.0, height=height, width=width, has_audio=False)
+
+    def frames(self, path: str, indices, short_side: int | None = None):
+        import torch
+        from torchvision.io import ImageReadMode, decode_image, read_file
+        from torchvision.transforms.v2.functional import resize
+
+        image = decode_image(read_file(path), mode=ImageReadMode.RGB)  # (3, H, W) uint8
+        if short_side:
+            image = resize(image, [short_side], antialias=True)
+        return image.permute(1, 2, 0).unsqueeze(0).expand(len(indices), -1, -1, -1).contiguous() \
+            if len(indices) else torch.zeros(0, *image.shape[1:], 3, dtype=torch.uint8)
+
+
+class _AudioFileReader:
+    """Audio-only files (LibriSpeech ``.flac``, ``.wav``): duration from the PyAV header; audio via the decoder."""
+
+    def __init__(self, decoder: Any):
+        self.decoder = decoder
+
+    def probe(self, path: str) -> VideoMeta:
+        import av
+
+        with av.open(path) as container:
+            if not container.streams.audio:
+                raise ValueError("no audio stream")
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = (container.duration or 0) / 1_000_000
+        return VideoMeta(num_frames=1, fps=1.0, duration=duration, height=0, width=0, has_audio=True)
+
+    def audio(self, path: str, start: float, end: float, sample_rate: int):
+        return self.decoder.audio(path, start, end, sample_rate)
+
+
+class _BadFile(Exception):
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class VideoDataset:
+    """Map-style dataset: ``dataset[i]`` or ``dataset[(i, epoch)]`` -> one sample dict.
+
+    ``{"video": [(C, T, H, W) per video view, in view order], "audio": [(1, samples) or (1, n_mels, frames)]
+    (only when the sampler asks for audio), "label": int, "index": int (the entry actually loaded),
+    **sampler targets}``.
+
+    Every random draw (views and transforms) comes from ``np.random.default_rng([seed, epoch, index,
+    attempt])``; torch's RNG (used by torchvision.transforms.v2) is seeded from it inside a forked RNG
+    scope, so a key gives the same sample in any worker, after any resume. A file that fails to probe or
+    decode is skipped: attempt ``k`` loads another index drawn from that attempt's rng, ``num_skipped``
+    counts it, one warning per file goes to the ``videossl.data`` logger and ``path<TAB>reason`` to
+    ``bad_file_log``. After ``max_retries`` consecutive failures a ``DatasetError`` says so.
+    ``decode_calls`` counts video decodes (one per sample: the union of all views' frames).
+    """
+
+    def __init__(self, index: DatasetIndex, views: ViewSpec, decoder: str | Any = "decord", seed: int = 0,
+                 short_side: int | None = None, max_retries: int = 10, bad_file_log: str | None = None):
+        self.index, self.views, self.seed = index, views, seed
+        self.short_side, self.max_retries, self.bad_file_log = short_side, max_retries, bad_file_log
+        self._decoder_spec = decoder
+        self._decoder = None if isinstance(decoder, str) else decoder
+        if isinstance(decoder, str):  # fail now, in the main process, on a bad decoder name
+            from videossl.data.decode import create_decoder
+
+            self._decoder = create_decoder(decoder)
+        self._meta: dict[str, VideoMeta] = {}
+        self._warned: set[str] = set()
+        self.decode_calls = 0
+        self.num_skipped = 0
+
+    def __len__(self) -> int:
+        return len(self.index.entries)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.index.class_names
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} entries")
+        last = None
+        for attempt in range(self.max_retries + 1):
+            rng = np.random.default_rng([self.seed, epoch, index, attempt])
+            current = index if attempt == 0 else int(rng.integers(len(self)))
+            try:
+                clips, waves, targets = self._decode_views(current, rng)
+            except _BadFile as bad:
+                self._record_bad(bad)
+                last = bad
+                continue
+            return self._finish(current, clips, waves, targets, rng)
+        raise DatasetError(f"{self.max_retries + 1} unreadable files in a row while loading index {index} "
+                           f"(last: {last}); check the data or bad_file_log")
+
+    # -- decoding -----------------------------------------------------------------------------------
+
+    def _reader(self, path: str) -> Any:
+        suffix = Path(path).suffix.lower()
+        if suffix in IMAGE_EXTENSIONS:
+            return _ImageReader()
+        if suffix in AUDIO_EXTENSIONS:
+            return _AudioFileReader(self._decoder)
+        return self._decoder
+
+    def _decode_views(self, current: int, rng: np.random.Generator):
+        entry = self.index.entries[current]
+        reader = self._reader(entry.path)
+        try:
+            meta = self._meta.get(entry.path)
+            if meta is None:
+                meta = reader.probe(entry.path)
+                if len(self._meta) > 100_000:
+                    self._meta.clear()
+                self._meta[entry.path] = meta
+            sampled = self.views.sampler(meta._replace(start=entry.start, end=entry.end), rng)
+            video_views = [v for v in sampled.views if v.modality == "video"]
+            clips = []
+            if video_views:
+                union = sorted({i for v in video_views for i in v.frame_indices})
+                frames = reader.frames(entry.path, union, short_side=self.short_side)  # (U, H, W, C) uint8
+                self.decode_calls += 1
+                if len(frames) != len(union):
+                    raise ValueError(f"decoder returned {len(frames)} frames for {len(union)} indices")
+                where = {f: k for k, f in enumerate(union)}
+                clips = [(v, frames[[where[i] for i in v.frame_indices]]) for v in video_views]
+            waves = [(v, self._audio(reader, entry.path, v.time_range)) for v in sampled.views if v.modality == "audio"]
+        except Exception as err:  # DecodeError, or anything a backend raises on a broken file
+            reason = str(err).removeprefix(f"{entry.path}: ").splitlines()[0] if str(err) else type(err).__name__
+            raise _BadFile(entry.path, reason) from None
+        return clips, waves, sampled.targets
+
+    def _audio(self, reader: Any, path: str, time_range: tuple[float, float]):
+        import torch.nn.functional as F
+
+        if self.views.audio_rate is None:
+            raise DatasetError("the sampler asks for audio views but ViewSpec.audio_rate is None")
+        start, end = time_range
+        wave = reader.audio(path, start, end, self.views.audio_rate)
+        length = round((end - start) * self.views.audio_rate)  # a fixed length so batches collate
+        return F.pad(wave, (0, max(length - wave.shape[-1], 0)))[..., :length]
+
+    def _transform(self, view: Any) -> Callable:
+        try:
+            return self.views.transforms[view.transform]
+        except KeyError:
+            raise DatasetError(f"view {view.name!r} asks for transform {view.transform!r}; ViewSpec.transforms has "
+                               f"{sorted(self.views.transforms)}") from None
+
+    def _finish(self, current: int, clips: list, waves: list, targets: dict, rng: np.random.Generator):
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**63 - 1)))
+            sample: dict[str, Any] = {"video": [self._transform(v)(frames) for v, frames in clips]}
+            if waves:
+                sample["audio"] = [self._transform(v)(wave) for v, wave in waves]
+        entry = self.index.entries[current]
+        sample.update(label=entry.label, index=current, **targets)
+        return sample
+
+    def _record_bad(self, bad: _BadFile) -> None:
+        self.num_skipped += 1
+        if bad.path not in self._warned:
+            self._warned.add(bad.path)
+            logger.warning("skipping unreadable file %s: %s", bad.path, bad.reason)
+        if self.bad_file_log:
+            with open(self.bad_file_log, "a", encoding="utf-8") as log:
+                log.write(f"{bad.path}\t{bad.reason}\n")
