@@ -6,10 +6,10 @@ recipe YAML can hold the settings of several. Hyperparameters carry the paper th
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from videossl.config import SyntheticConfig, load_config
 from videossl.errors import UserError
 
 SPLIT_CHOICES = ("1", "2", "3", "all")
@@ -19,21 +19,24 @@ SPLIT_CHOICES = ("1", "2", "3", "all")
 class EvalDataConfig:
     """Where the labeled videos are and how clips are cut from them.
 
-    format/root/annotations go to ``videossl.data.datasets.read_dataset``. ``split`` is ``"1"``, ``"2"``,
-    ``"3"`` or ``"all"`` (UCF101 / HMDB51: the three official splits; ``all`` reports mean and std).
+    format/root/annotations go to ``videossl.data.datasets.read_dataset``; ``format=synthetic`` evaluates
+    on the cached synthetic dataset (``root`` empty: the default cache, sizes from ``synthetic``, the same
+    as pretraining's ``data.synthetic``). ``split`` is ``"1"``, ``"2"``, ``"3"`` or ``"all"`` (UCF101 /
+    HMDB51: the three official splits; ``all`` reports mean and std).
     """
 
-    format: str = "folder"
+    format: str = "synthetic"  # synthetic | folder | csv | ucf101 | hmdb51 | kinetics | ssv2
     root: str = ""
-    annotations: str | None = None
+    annotations: str = ""
     split: str = "1"
     decoder: str = "decord"
     num_frames: int = 8
     frame_stride: int = 2
     crop_size: int = 112
-    short_side: int | None = None  # resize in the decoder; None: transforms resize to crop_size
+    short_side: int = 0  # decoder resize; 0: frozen protocols decode at crop_size, fine-tuning at full size
     num_workers: int = 2
-    batch_size: int = 16  # videos per batch during feature extraction / fine-tuning
+    batch_size: int = 16  # videos per batch during feature extraction
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass
@@ -157,40 +160,4 @@ def load_eval_config(encoder: str | None = None, recipe: str | None = None,
     overrides = list(overrides or [])
     if encoder is not None:
         overrides.append(f"encoder={encoder}")
-    try:
-        from videossl.config import load_config
-    except ImportError:  # the lead's config module is not there yet: same behaviour with OmegaConf
-        load_config = _load_config_with_omegaconf
-    cfg = load_config(EvalConfig, recipe, overrides)
-    return validate_eval_config(cfg)
-
-
-def _load_config_with_omegaconf(schema: type, recipe: str | None, overrides: list[str]) -> Any:
-    """Stand-in for ``videossl.config.load_config``: structured config, recipe, dotlist overrides."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    cfg = OmegaConf.structured(schema)
-    try:
-        if recipe:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(recipe))
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or ""
-        hint = ""
-        if key:
-            valid = _all_keys(OmegaConf.to_container(OmegaConf.structured(schema)))
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise UserError(f"config: {str(err).splitlines()[0]}{hint}") from None
-    return cfg
-
-
-def _all_keys(tree: Any, prefix: str = "") -> list[str]:
-    keys = []
-    for name, value in tree.items():
-        full = f"{prefix}{name}"
-        keys.append(full)
-        if isinstance(value, dict):
-            keys.extend(_all_keys(value, full + "."))
-    return keys
+    return validate_eval_config(load_config(EvalConfig, recipe, overrides))

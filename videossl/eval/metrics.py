@@ -23,7 +23,7 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] 
     hits = top.eq(labels.view(-1, 1))
     out = {}
     for k in ks:
-        out[f"top{k}"] = float(hits[:, :k].any(dim=1).float().sum() / max(num, 1))
+        out[f"top{k}"] = int(hits[:, :k].any(dim=1).sum()) / max(num, 1)  # exact fraction, not float32
     return out
 
 
@@ -67,7 +67,7 @@ def retrieval_recall(query: torch.Tensor, query_labels: torch.Tensor, gallery: t
         hits.append(gallery_labels[nearest].eq(query_labels[start:start + chunk].view(-1, 1)))
     hit = torch.cat(hits) if hits else torch.zeros(0, kmax, dtype=torch.bool)
     num = max(q.shape[0], 1)
-    return {f"R@{k}": float(hit[:, :min(k, kmax)].any(dim=1).float().sum() / num) for k in ks}
+    return {f"R@{k}": int(hit[:, :min(k, kmax)].any(dim=1).sum()) / num for k in ks}
 
 
 def aggregate_splits(results: list[dict], keys: Sequence[str]) -> dict:

@@ -1,0 +1,185 @@
+"""Frozen features: load the encoder, read the dataset, extract ``(N, V, D)`` features once, cache them.
+
+The cache lives in memory for the process, keyed by (encoder, dataset, split, view set), so the linear
+probe, kNN and retrieval of one encoder share one extraction (``run_frozen_protocols``), and calling
+``run_linear_probe`` then ``run_knn`` in one process extracts once too.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+
+from videossl.errors import UserError
+
+RANDOM_PREFIX = "random:"
+_CACHE_SIZE = 8  # (encoder, split, view set) entries kept; UCF101 test at 30 views x 512 dims is ~230 MB
+_FEATURE_CACHE: "OrderedDict[tuple, CachedFeatures]" = OrderedDict()
+
+
+class CachedFeatures(NamedTuple):
+    """features: ``(N, V, D)`` float32 (N videos, V views each); labels: ``(N,)`` int64."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is a ``UserError``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device: '{name}' requested but no CUDA device is available (use device=cpu or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise UserError(f"device: '{name}' is not a device ({err})") from None
+
+
+def load_eval_encoder(spec: str, seed: int = 0) -> tuple[torch.nn.Module, tuple]:
+    """``encoder.pt`` path or ``random:<backbone>`` (random init, seeded by ``seed``) -> (backbone, cache key).
+
+    The key changes when the file changes (path, size, mtime), so a re-trained encoder is re-extracted.
+    """
+    from videossl.backbones import create_backbone, load_encoder
+
+    if spec.startswith(RANDOM_PREFIX):
+        name = spec[len(RANDOM_PREFIX):]
+        torch.manual_seed(seed)
+        try:
+            backbone = create_backbone(name)
+        except KeyError as err:
+            raise UserError(f"encoder: {err.args[0]}") from None
+        key: tuple = ("random", name, seed)
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise UserError(f"encoder: file not found: {path} (give an encoder.pt or random:<backbone>)")
+        try:
+            backbone = load_encoder(path)
+        except Exception as err:  # a torch.load / state-dict failure deep inside torch
+            raise UserError(f"encoder: cannot load {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        stat = path.stat()
+        key = ("file", str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if getattr(backbone, "modality", "video") != "video":
+        raise UserError(f"encoder: {spec} is a {backbone.modality} backbone; these protocols evaluate video encoders")
+    return backbone, key
+
+
+def read_split(data: Any, split: str, split_id: int) -> Any:
+    """``DatasetIndex`` of ``split`` ("train" | "test") for official split ``split_id``; errors as ``UserError``."""
+    from videossl.data.datasets import read_dataset
+
+    fmt, root = data.format, data.root
+    if fmt == "synthetic":  # the procedural dataset, generated once and cached (train/ and test/ folders)
+        from videossl.data.synthetic import ensure_synthetic
+
+        s = data.synthetic
+        root = str(ensure_synthetic(data.root or None, num_pool=s.num_pool, num_train=s.num_train,
+                                    num_test=s.num_test, size=s.size, seed=s.seed))
+        fmt = "folder"
+    elif not root:
+        raise UserError(f"data.root: not set (the {fmt} dataset folder)")
+    elif not Path(root).exists():
+        raise UserError(f"data.root: {root} does not exist")
+    kwargs = {"annotations": data.annotations} if data.annotations else {}
+    try:
+        index = read_dataset(fmt, root, split=split, split_id=split_id, **kwargs)
+    except UserError:
+        raise
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise UserError(f"data ({data.format} at {data.root}, {split} split {split_id}): {err}") from None
+    if len(index.entries) == 0:
+        raise UserError(f"data: no {split} videos found for format={data.format} root={data.root} split={split_id}")
+    if any(e.label < 0 for e in index.entries):
+        raise UserError(f"data: {split} videos under {data.root} have no labels (a flat folder?); evaluation needs classes")
+    return index
+
+
+def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any, *, seed: int = 0,
+                     device: torch.device = torch.device("cpu"), progress: bool = False,
+                     desc: str = "features", forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+                     ) -> CachedFeatures:
+    """Run ``encoder.forward_features`` (or ``forward``) on every view of every video of ``index``.
+
+    spec: the ``ViewSpec`` (all views of a video must have the same shape). Clips ``(B*V, C, T, H, W)``
+    go through the encoder in eval mode. Returns ``(N, V, D)`` outputs in dataset order with the labels the
+    dataset returned (the fine-tune protocol passes ``forward=classifier`` to get ``(N, V, classes)`` logits).
+    """
+    from torch.utils.data import DataLoader
+
+    from videossl.data.datasets import VideoDataset
+
+    short_side = int(data.short_side) or int(data.crop_size)  # eval crops resize to crop_size anyway: decode small
+    dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed, short_side=short_side)
+    loader = DataLoader(dataset, batch_size=int(data.batch_size), shuffle=False, num_workers=int(data.num_workers),
+                        pin_memory=device.type == "cuda")
+    encoder = encoder.to(device).eval()
+    forward = forward or encoder.forward_features
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+    feats, labels = [], []
+    batches = loader
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(loader, desc=desc, leave=False)
+    with torch.inference_mode():
+        for batch in batches:
+            views = torch.stack(batch["video"], dim=1)  # (B, V, C, T, H, W)
+            b, v = views.shape[:2]
+            clips = views.flatten(0, 1).to(device, non_blocking=True)
+            out = []
+            for chunk in clips.split(int(data.batch_size) * 4):  # bound activation memory
+                with autocast:
+                    out.append(forward(chunk).float())
+            feats.append(torch.cat(out).view(b, v, -1).cpu())
+            labels.append(torch.as_tensor(batch["label"]).long())
+    return CachedFeatures(torch.cat(feats), torch.cat(labels), list(index.class_names))
+
+
+def cached_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, split: str, split_id: int,
+                    spec: Any, view_key: tuple, device: torch.device) -> CachedFeatures:
+    """``extract_features`` through the in-memory cache (LRU of ``_CACHE_SIZE`` entries)."""
+    data = cfg.data
+    synthetic = str(data.synthetic) if data.format == "synthetic" else ""  # its sizes pick the cached dataset
+    key = (encoder_key, data.format, str(data.root), str(data.annotations), synthetic, split, split_id,
+           data.decoder, int(data.short_side), int(cfg.seed), view_key)
+    if key in _FEATURE_CACHE:
+        _FEATURE_CACHE.move_to_end(key)
+        return _FEATURE_CACHE[key]
+    index = read_split(data, split, split_id)
+    result = extract_features(encoder, index, spec, data, seed=int(cfg.seed), device=device,
+                              progress=bool(cfg.progress), desc=f"{split} features (split {split_id})")
+    _FEATURE_CACHE[key] = result
+    while len(_FEATURE_CACHE) > _CACHE_SIZE:
+        _FEATURE_CACHE.popitem(last=False)
+    return result
+
+
+def clear_feature_cache() -> None:
+    """Forget every cached extraction (tests; long-lived processes evaluating many encoders)."""
+    _FEATURE_CACHE.clear()
+
+
+def train_and_test_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, split_id: int,
+                            device: torch.device) -> tuple[CachedFeatures, CachedFeatures]:
+    """Training features (``linear.train_clips`` clips, center crop) and test features
+    (``test.num_clips`` x ``test.num_crops`` views) of one split."""
+    from .views import multi_view_spec
+
+    d = cfg.data
+    shape = (int(d.num_frames), int(d.frame_stride), int(d.crop_size))
+    train_views = (int(cfg.linear.train_clips), 1)
+    test_views = (int(cfg.test.num_clips), int(cfg.test.num_crops))
+    train = cached_features(cfg, encoder, encoder_key, "train", split_id,
+                            multi_view_spec(*train_views, *shape), (*train_views, *shape), device)
+    test = cached_features(cfg, encoder, encoder_key, "test", split_id,
+                           multi_view_spec(*test_views, *shape), (*test_views, *shape), device)
+    if train.class_names != test.class_names:
+        raise UserError(f"data: train and test of split {split_id} list different classes "
+                        f"({len(train.class_names)} vs {len(test.class_names)})")
+    return train, test

@@ -1,0 +1,151 @@
+"""Fine-tuning: the whole network plus a linear classifier, trained end to end with labels.
+
+Train: one clip per video at a random time, random resized crop + horizontal flip (``finetune_spec``);
+SGD with momentum, linear warmup then cosine decay, dropout before the classifier (settings and sources in
+``FinetuneConfig``). Test: the same multi-view test as the linear probe (N clips x 3 crops, softmax
+averaged per video). Devices and precision come from Lightning Fabric (32-bit on CPU, bf16-mixed on GPU).
+Writes ``<out_dir>/finetune.json`` and prints a table.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from .frozen import finish_result, split_ids
+
+
+class VideoClassifier(nn.Module):
+    """``(B, C, T, H, W)`` clips -> ``(B, num_classes)`` logits: backbone, dropout, linear."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.5):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(backbone.num_features, num_classes)
+        nn.init.normal_(self.fc.weight, std=0.01)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.backbone.forward_features(x)))
+
+
+class EpochShuffleSampler(torch.utils.data.Sampler):
+    """Yields ``(index, epoch)`` keys in a seeded random order per epoch.
+
+    ``VideoDataset`` seeds a sample's augmentation with ``(seed, epoch, index)``, so each epoch sees new
+    random clips and crops, and a run is reproducible. Call ``set_epoch`` before each epoch.
+    """
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+        return iter([(int(i), self.epoch) for i in order])
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate factor: linear warmup from ~0 to 1 over ``warmup_steps``, then cosine to 0
+    (Goyal et al. 2017; Loshchilov & Hutter, SGDR, 2017)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def build_optimizer(model: VideoClassifier, settings: Any, batch_size: int) -> torch.optim.Optimizer:
+    """SGD (momentum) or AdamW; lr scaled by ``batch_size / 256``; the backbone's lr times
+    ``backbone_lr_scale``; no weight decay on biases and norm parameters (common practice since
+    Goyal et al. 2017)."""
+    lr = float(settings.lr) * batch_size / 256
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        groups.setdefault((name.startswith("backbone."), param.ndim <= 1), []).append(param)
+    param_groups = [
+        {"params": params, "lr": lr * (float(settings.backbone_lr_scale) if is_backbone else 1.0),
+         "weight_decay": 0.0 if no_decay else float(settings.weight_decay)}
+        for (is_backbone, no_decay), params in groups.items()
+    ]
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, lr=lr, momentum=float(settings.momentum))
+    return torch.optim.AdamW(param_groups, lr=lr)
+
+
+def finetune_one_split(cfg: Any, split_id: int) -> dict:
+    """Fine-tune a fresh copy of the encoder on one split's training videos and test it multi-view."""
+    from lightning.fabric import Fabric
+    from torch.utils.data import DataLoader
+
+    from videossl.data.datasets import VideoDataset
+
+    from .features import extract_features, load_eval_encoder, read_split, resolve_device
+    from .metrics import average_view_scores, topk_accuracy
+    from .views import finetune_spec, multi_view_spec
+
+    data, settings = cfg.data, cfg.finetune
+    device = resolve_device(str(cfg.device))
+    on_gpu = device.type == "cuda"
+    fabric = Fabric(accelerator="cuda" if on_gpu else "cpu", devices=1, precision="bf16-mixed" if on_gpu else "32-true")
+    fabric.seed_everything(int(cfg.seed), verbose=False)
+
+    train_index, test_index = read_split(data, "train", split_id), read_split(data, "test", split_id)
+    backbone, _ = load_eval_encoder(str(cfg.encoder), seed=int(cfg.seed))
+    model = VideoClassifier(backbone, len(train_index.class_names), dropout=float(settings.dropout))
+    batch_size = min(int(settings.batch_size), len(train_index.entries))
+    optimizer = build_optimizer(model, settings, batch_size)
+    model, optimizer = fabric.setup(model, optimizer)
+
+    spec = finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size), float(settings.strength))
+    dataset = VideoDataset(train_index, spec, decoder=data.decoder, seed=int(cfg.seed),
+                           short_side=int(data.short_side) or None)
+    sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data.num_workers),
+                        drop_last=len(dataset) > batch_size)  # no 1-sample batch for BatchNorm
+    loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False)
+
+    epochs = int(settings.epochs)
+    total_steps = max(epochs * len(loader), 1)
+    warmup_steps = min(int(settings.warmup_epochs) * len(loader), total_steps // 2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup_steps, total_steps))
+    losses = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        model.train()
+        total, count = 0.0, 0
+        for batch in loader:
+            clips, labels = batch["video"][0], batch["label"]  # (B, C, T, H, W), (B,)
+            loss = nn.functional.cross_entropy(model(clips), labels)
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            optimizer.step()
+            schedule.step()
+            total, count = total + float(loss.detach()) * labels.shape[0], count + labels.shape[0]
+        losses.append(total / max(count, 1))
+        if cfg.progress:
+            print(f"finetune split {split_id} epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}", flush=True)
+
+    classifier = model.module if hasattr(model, "module") else model
+    test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
+                                int(data.frame_stride), int(data.crop_size))
+    logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
+                              progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
+                              forward=classifier)  # (M, V, classes)
+    numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
+    return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
+            "num_classes": len(train_index.class_names), "train_loss": losses, **numbers}
+
+
+def run_finetune(cfg: Any) -> dict:
+    """Fine-tune on each requested split; returns ``{"top1", "top5", "splits": [...]}`` (+ ``mean``/``std``
+    for ``split=all``) and writes ``finetune.json``."""
+    per_split = [finetune_one_split(cfg, split_id) for split_id in split_ids(cfg.data)]
+    return finish_result("finetune", cfg, per_split, ["top1", "top5"])
