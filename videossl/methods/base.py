@@ -37,6 +37,8 @@ class Method(nn.Module):
     ``views`` and ``training_step``."""
 
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    # Overrides the smoke test adds to train this method for two steps on CPU (e.g. a tiny ViT for MAE).
+    smoke_overrides: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: DictConfig):
         super().__init__()
