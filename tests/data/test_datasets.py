@@ -235,3 +235,13 @@ def test_images_and_audio_files(tmp_path, pyav):
                           S.ViewSpec(S.LongAudioSampler(1.0), {"audio": lambda w: w}, audio_rate=8000), decoder=pyav)
     audio = speech[0]["audio"][0]
     assert audio.shape == (1, 8000) and audio.abs().max() > 0.1
+
+
+def test_manifest_round_trip_keeps_class_order(tmp_path):
+    from videossl.data.datasets import write_manifest
+
+    index = DatasetIndex([VideoEntry("/v/b, c.mp4", 1), VideoEntry("/v/a.mp4", 0, 1.5, 4.0)], ["Zebra", "apple"])
+    path = write_manifest(index, tmp_path / "m" / "train.csv")
+    back = read_dataset("csv", str(path))
+    assert back == index
+    assert read_dataset("csv", str(tmp_path / "m"), "train") == index

@@ -127,11 +127,13 @@ def read_folder(root: Path, split: str = "train", extensions: tuple[str, ...] = 
 
 
 def read_csv(root: Path, split: str = "train", annotations: str | None = None, video_root: str | None = None,
-             **_: Any) -> DatasetIndex:
+             classes: str | None = None, **_: Any) -> DatasetIndex:
     """Rows ``path,label[,start,end]`` (a header row is optional; ``path label`` lists also work).
 
     ``root`` may be the CSV itself or a folder holding ``<split>.csv``/``<split>.txt``. The label is a
     class name or an integer. Relative paths are relative to ``video_root`` (default: the CSV's folder).
+    Class names and order come from ``classes=`` or a ``classes.txt`` beside the CSV when present
+    (one name per line), else sorted names / ``"0".."N"``.
     """
     file = root if root.is_file() else find_annotation(root, annotations, [f"{split}.csv", f"{split}.txt"], "csv")
     base = Path(video_root) if video_root else file.parent
@@ -148,6 +150,13 @@ def read_csv(root: Path, split: str = "train", annotations: str | None = None, v
     names = [] if is_int else sorted({f[1] for _, f in rows})
     if is_int and rows:
         names = [str(i) for i in range(max(int(f[1]) for _, f in rows) + 1)]
+    class_file = Path(classes) if classes else file.parent / "classes.txt"
+    if class_file.is_file():  # the class order of write_manifest (or the user's own list)
+        given = read_lines(class_file)
+        unknown = set() if is_int else {f[1] for _, f in rows} - set(given)
+        if unknown or (is_int and rows and max(int(f[1]) for _, f in rows) >= len(given)):
+            raise DatasetError(f"{file}: labels {sorted(unknown)[:3] or 'out of range'} not in {class_file}")
+        names = given
     lookup = {name: i for i, name in enumerate(names)}
     entries = []
     for n, f in rows:
@@ -321,6 +330,23 @@ def read_librispeech(root: Path, split: str = "train-clean-100", **_: Any) -> Da
     speakers = sorted({f.parent.parent.name for f in files}, key=lambda s: (len(s), s))
     lookup = {s: i for i, s in enumerate(speakers)}
     return DatasetIndex([VideoEntry(str(f), lookup[f.parent.parent.name]) for f in files], speakers)
+
+
+def write_manifest(index: DatasetIndex, path: str | Path) -> Path:
+    """Write ``index`` as a ``csv``-format manifest (``path,label,start,end`` with integer labels) and a
+    ``classes.txt`` beside it, so ``read_dataset("csv", path)`` gives back the same index. Splits written
+    to one folder share ``classes.txt``: write the labelled splits (same class list) before unlabeled ones."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "start", "end"])
+        for e in index.entries:  # a segment only when the entry has one (untrimmed Kinetics)
+            writer.writerow([e.path, e.label, e.start, e.end] if e.end is not None else [e.path, e.label])
+    classes = path.parent / "classes.txt"
+    if index.class_names or not classes.exists():  # an unlabeled split keeps its siblings' class list
+        classes.write_text("".join(f"{name}\n" for name in index.class_names), encoding="utf-8")
+    return path
 
 
 READERS: dict[str, Callable[..., DatasetIndex]] = {
