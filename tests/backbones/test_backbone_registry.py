@@ -70,11 +70,7 @@ def test_tiny_in_channels(name):
 
 @pytest.mark.parametrize("name", BIG)
 def test_big_models_count_parameters_on_meta(name):
-    params = count_parameters(name)
-    assert params > 1_000_000
-    with torch.device("meta"):
-        backbone = BACKBONES[name]()
-    assert backbone.num_features > 0
+    assert count_parameters(name) > 1_000_000  # built on the meta device (cached for describe_backbones)
 
 
 def test_describe_backbones_rows():

@@ -8,6 +8,7 @@ and read by ``save_encoder`` / ``load_encoder`` and need nothing from the method
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,10 +119,22 @@ def create_backbone(name: str, channels_last: bool = False, compile: bool = Fals
 
 
 def count_parameters(name: str, **kwargs: Any) -> int:
-    """Parameters of ``BACKBONES[name]`` built on the ``meta`` device (no memory, no init cost)."""
+    """Parameters of ``BACKBONES[name]`` built on the ``meta`` device (no memory, no weight init).
+
+    Default builds are cached (VideoMAE's constructor computes its sinusoid table in Python: seconds).
+    """
     kwargs.pop("pretrained", None)
+    if not kwargs:
+        return _count_default_parameters(name)
     with torch.device("meta"):
         backbone = BACKBONES[name](**kwargs)
+    return sum(p.numel() for p in backbone.parameters())
+
+
+@functools.lru_cache(maxsize=None)
+def _count_default_parameters(name: str) -> int:
+    with torch.device("meta"):
+        backbone = BACKBONES[name]()
     return sum(p.numel() for p in backbone.parameters())
 
 
