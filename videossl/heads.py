@@ -4,6 +4,7 @@ Split into a package when it grows past ~500 lines (DINO head, prototypes and de
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -48,3 +49,107 @@ class PredictionHead(nn.Sequential):
 
     def __init__(self, dim: int, hidden_dim: int = 512):
         super().__init__(*mlp(dim, hidden_dim, dim, num_layers=2))
+
+
+# ---- heads of the joint-embedding methods (DINO, SwAV) and MAE's decoder ---------------------------
+
+
+class DINOHead(nn.Module):
+    """DINO's projection head (Caron et al., ICCV 2021, sec. 3.1 / appendix): ``(B, in_dim)`` -> ``(B, out_dim)``.
+
+    A ``num_layers`` MLP (GELU, hidden 2048) to a ``bottleneck_dim`` (256) vector, L2-normalised, then a
+    weight-normalised linear layer to ``out_dim`` (65536) logits without bias. ``norm_last_layer`` freezes the
+    weight-norm magnitude g = 1 (DINO's default; the paper recommends False for ViT-B stability).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = 65536, hidden_dim: int = 2048, bottleneck_dim: int = 256,
+                 num_layers: int = 3, norm_last_layer: bool = True):
+        super().__init__()
+        from torch.nn.utils.parametrizations import weight_norm
+
+        dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [bottleneck_dim]
+        layers: list[nn.Module] = []
+        for i in range(num_layers):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < num_layers - 1:
+                layers.append(nn.GELU())
+        self.mlp = nn.Sequential(*layers)
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):  # DINO: trunc_normal(std=.02), zero bias
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        self.last_layer = weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
+        magnitude = self.last_layer.parametrizations.weight.original0
+        with torch.no_grad():
+            magnitude.fill_(1.0)
+        magnitude.requires_grad_(not norm_last_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.normalize(self.mlp(x), dim=-1)
+        return self.last_layer(x)
+
+
+class Prototypes(nn.Module):
+    """SwAV's prototypes (Caron et al., NeurIPS 2020): ``(B, D)`` normalised embeddings -> ``(B, K)`` scores
+    against K unit-norm prototype vectors (a bias-free linear layer whose rows are re-normalised after every
+    optimizer step, ``normalize_``). K = 3000 for ImageNet."""
+
+    def __init__(self, dim: int, num_prototypes: int = 3000):
+        super().__init__()
+        self.layer = nn.Linear(dim, num_prototypes, bias=False)
+        self.normalize_()
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.layer.weight
+
+    @torch.no_grad()
+    def normalize_(self) -> None:
+        self.layer.weight.copy_(nn.functional.normalize(self.layer.weight, dim=1))
+
+    def forward(self, z: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """``frozen``: the scores carry no gradient to the prototypes (SwAV freezes them for the first
+        iterations); the weight still takes part with a zero gradient, so DDP sees every parameter used."""
+        w = self.layer.weight
+        if frozen:
+            w = w.detach() + 0.0 * w
+        return z @ w.T
+
+
+def sinusoid_position_table(num_positions: int, dim: int) -> torch.Tensor:
+    """Fixed 1D sine-cosine position table ``(num_positions, dim)`` (Vaswani et al. 2017; VideoMAE's decoder)."""
+    position = torch.arange(num_positions, dtype=torch.float32).unsqueeze(1)
+    freq = torch.pow(10000.0, -torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    table = torch.zeros(num_positions, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return table
+
+
+class MAEDecoder(nn.Module):
+    """MAE's light decoder (He et al., CVPR 2022, sec. 3; VideoMAE: 4 blocks, 384-d for ViT-B).
+
+    ``forward(visible (B, N_keep, enc_dim), keep_index (B, N_keep), num_tokens N)`` -> ``(B, N, patch_dim)``:
+    projects the visible tokens, puts them back at their positions among N learned mask tokens, adds a
+    fixed sinusoid position table over the (t, h, w)-ordered tokens and runs ``depth`` pre-norm transformer
+    blocks; a linear layer predicts each token's pixels.
+    """
+
+    def __init__(self, enc_dim: int, patch_dim: int, dim: int = 384, depth: int = 4, num_heads: int = 6,
+                 mlp_ratio: float = 4.0):
+        super().__init__()
+        self.embed = nn.Linear(enc_dim, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        block = nn.TransformerEncoderLayer(dim, num_heads, int(dim * mlp_ratio), dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.predict = nn.Linear(dim, patch_dim)
+
+    def forward(self, visible: torch.Tensor, keep_index: torch.Tensor, num_tokens: int) -> torch.Tensor:
+        b, _, _ = visible.shape
+        x = self.mask_token.expand(b, num_tokens, -1).to(visible.dtype).clone()
+        x = x.scatter(1, keep_index.unsqueeze(-1).expand(-1, -1, x.shape[-1]), self.embed(visible).to(x.dtype))
+        x = x + sinusoid_position_table(num_tokens, x.shape[-1]).to(x.device, x.dtype)
+        return self.predict(self.norm(self.blocks(x)))

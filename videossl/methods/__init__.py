@@ -3,12 +3,29 @@ test read; adding a method is one file here, one recipe and one line below."""
 from __future__ import annotations
 
 from .base import Method, StepInfo
+from .barlow_twins import BarlowTwins
 from .byol import BYOL
+from .dino import DINO
+from .mae import MAE
+from .moco import MoCoV2, MoCoV3
+from .nnclr import NNCLR
 from .simclr import SimCLR
+from .simsiam import SimSiam
+from .swav import SwAV
+from .vicreg import VICReg
 
 METHODS: dict[str, type[Method]] = {
     "simclr": SimCLR,
     "byol": BYOL,
+    "moco_v2": MoCoV2,
+    "moco_v3": MoCoV3,
+    "simsiam": SimSiam,
+    "swav": SwAV,
+    "dino": DINO,
+    "barlow_twins": BarlowTwins,
+    "vicreg": VICReg,
+    "nnclr": NNCLR,
+    "mae": MAE,
 }
 
 __all__ = ["METHODS", "Method", "StepInfo"]

@@ -1,0 +1,95 @@
+"""DINO (Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021) on video and images.
+
+A student (backbone + DINO head) matches the output distribution of an EMA teacher on every other crop. The
+teacher sees the global crops only, its outputs are centred (a momentum center over the global batch) and
+sharpened (low temperature, warmed up linearly). Multi-crop: 2 global + ``num_local`` small crops; on video each
+crop is a clip at its own random time (Feichtenhofer et al., CVPR 2021). Works with CNNs and ViTs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import MethodConfig
+from ..engine.ema import EMATeacher
+from ..engine.schedules import cosine_schedule
+from ..heads import DINOHead
+from ..losses.dino import dino_loss, updated_center
+from .base import Method, StepInfo
+from .multicrop import forward_by_resolution, multicrop_views
+
+
+@dataclass
+class DINOConfig(MethodConfig):
+    name: str = "dino"
+    num_global: int = 2  # DINO: 2 x 224 px crops over 40-100% (teacher input)
+    num_local: int = 6  # DINO: 10 x 96 px over 5-40% (6 in most ablations)
+    local_size: int = 0  # 0: 96/224 of data.crop_size (rounded to 8 px)
+    global_scale_min: float = 0.4  # DINO: global_crops_scale (0.4, 1.0) (0.14 for ResNet-50 / ViT-B)
+    local_scale_max: float = 0.4  # DINO: local_crops_scale (0.05, 0.4)
+    out_dim: int = 4096  # DINO: K = 65536
+    hidden_dim: int = 512  # DINO head: 2048
+    bottleneck_dim: int = 128  # DINO head: 256
+    norm_last_layer: bool = True  # DINO: True (ViT-S); False is more stable for ViT-B
+    student_temp: float = 0.1  # DINO: t_s = 0.1
+    teacher_temp: float = 0.04  # DINO: t_t = 0.04 (0.07 after warm-up in the longer runs)
+    warmup_teacher_temp: float = 0.04  # DINO: linear warm-up from 0.04 ...
+    teacher_temp_warmup: float = 0.3  # ... over this fraction of training (30 of 100 epochs)
+    center_momentum: float = 0.9  # DINO eq. 4: m = 0.9
+    momentum_base: float = 0.996  # DINO: teacher momentum 0.996 cosine to 1
+    momentum_final: float = 1.0
+    freeze_last_layer_iters: int = 0  # DINO: the last layer is frozen during the first epoch
+
+
+class DINO(Method):
+    Config = DINOConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        h = self.hparams
+        self.head = DINOHead(self.backbone.num_features, h.out_dim, h.hidden_dim, h.bottleneck_dim,
+                             norm_last_layer=h.norm_last_layer)
+        self.teacher = EMATeacher(nn.Sequential(self.backbone, self.head))
+        self.register_buffer("center", torch.zeros(1, h.out_dim))
+
+    def views(self):
+        h = self.hparams
+        return multicrop_views(self.cfg.data, h.num_global, h.num_local, h.local_size, (h.global_scale_min, 1.0),
+                               (0.05, h.local_scale_max))
+
+    def teacher_temperature(self, step: StepInfo) -> float:
+        """Linear warm-up ``warmup_teacher_temp -> teacher_temp`` over ``teacher_temp_warmup`` of training."""
+        h = self.hparams
+        warmup_steps = int(h.teacher_temp_warmup * step.total_steps)
+        if step.step >= warmup_steps:
+            return h.teacher_temp
+        return h.warmup_teacher_temp + (h.teacher_temp - h.warmup_teacher_temp) * step.step / warmup_steps
+
+    def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
+        h = self.hparams
+        views = batch["video"]  # globals then locals, each (B, C, T, H_v, W_v)
+        features = forward_by_resolution(self.backbone, views)
+        student = self._student_head(torch.cat(features), step).chunk(len(views))
+        with torch.no_grad():
+            teacher = forward_by_resolution(self.teacher, views[: h.num_global])
+        teacher_temp = self.teacher_temperature(step)
+        loss = dino_loss(list(student), teacher, self.center, h.student_temp, teacher_temp)
+        self.center.copy_(updated_center(self.center, teacher, h.center_momentum))
+        return {"loss": loss, "teacher_temp": torch.tensor(teacher_temp), "embedding": features[0].detach()}
+
+    def _student_head(self, features: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        """The DINO head; during the first ``freeze_last_layer_iters`` the last layer gets a zero gradient
+        (DINO's ``cancel_gradients_last_layer``; a zero rather than no gradient keeps DDP in step)."""
+        if step.step >= self.hparams.freeze_last_layer_iters:
+            return self.head(features)
+        x = nn.functional.normalize(self.head.mlp(features), dim=-1)
+        weight = self.head.last_layer.weight
+        return x @ (weight.detach() + 0.0 * weight).T
+
+    def on_after_optimizer_step(self, step: StepInfo) -> None:
+        h = self.hparams
+        momentum = cosine_schedule(step.step, step.total_steps, h.momentum_base, h.momentum_final)
+        self.teacher.update(nn.Sequential(self.backbone, self.head), momentum)
