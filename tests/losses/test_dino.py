@@ -1,0 +1,50 @@
+"""DINO: the loss against eq. 2-3 written out, the center update (eq. 4) and the loss's limits."""
+import math
+
+import torch
+
+from videossl.losses.dino import dino_loss, updated_center
+
+
+def softmax(xs):
+    m = max(xs)
+    e = [math.exp(x - m) for x in xs]
+    return [x / sum(e) for x in e]
+
+
+def test_dino_loss_matches_equation():
+    student = [torch.randn(3, 5) for _ in range(3)]  # 2 global + 1 local
+    teacher = [torch.randn(3, 5) for _ in range(2)]
+    center = torch.randn(1, 5)
+    ts, tt = 0.1, 0.04
+    total, pairs = 0.0, 0
+    for i in range(2):
+        for v in range(3):
+            if v == i:
+                continue
+            h = 0.0
+            for b in range(3):
+                pt = softmax([(float(teacher[i][b, k]) - float(center[0, k])) / tt for k in range(5)])
+                ps = softmax([float(student[v][b, k]) / ts for k in range(5)])
+                h += -sum(pt[k] * math.log(ps[k]) for k in range(5))
+            total, pairs = total + h / 3, pairs + 1
+    assert abs(dino_loss(student, teacher, center, ts, tt).item() - total / pairs) < 1e-4
+
+
+def test_dino_limits_and_stop_gradient():
+    # Student equal to a one-hot teacher with sharp temperatures: cross-entropy -> 0; uniform teacher: log K.
+    onehot = [20 * torch.eye(4) for _ in range(2)]
+    assert dino_loss(onehot, onehot, torch.zeros(4), 0.1, 0.04).item() < 1e-6
+    uniform = [torch.zeros(4, 4) for _ in range(2)]
+    assert abs(dino_loss(uniform, uniform, torch.zeros(4), 0.1, 0.04).item() - math.log(4)) < 1e-6
+    s = [torch.randn(2, 4, requires_grad=True) for _ in range(2)]
+    t = [torch.randn(2, 4, requires_grad=True) for _ in range(2)]
+    dino_loss(s, t, torch.zeros(4)).backward()
+    assert all(x.grad is None for x in t) and all(x.grad is not None for x in s)
+
+
+def test_center_is_momentum_average_of_batch_mean():
+    center = torch.ones(1, 3)
+    teacher = [torch.tensor([[0.0, 2.0, 4.0]]), torch.tensor([[2.0, 2.0, 0.0]])]
+    new = updated_center(center, teacher, momentum=0.9)
+    assert torch.allclose(new, 0.9 * torch.ones(1, 3) + 0.1 * torch.tensor([[1.0, 2.0, 2.0]]))
