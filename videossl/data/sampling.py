@@ -308,9 +308,9 @@ class BraVeSampler(ClipSampler):
 
     Narrow: ``narrow_frames`` dense frames (stride ``narrow_stride``), placed at a random time inside the
     broad span. Broad: ``broad_frames`` frames every ``broad_stride`` frames (a long span at a lower
-    rate; BraVe: narrow 16 frames ~0.64 s, broad 64 frames over ~3.2 s). With ``broad_audio=True``
-    an audio view covers the broad span (BraVe's audio broad view); ``broad_video=False`` drops the
-    broad video view (audio-only broad).
+    rate; BraVe's narrow view is 16 frames at 25 fps = 0.64 s, its broad views span several seconds).
+    With ``broad_audio=True`` an audio view covers the broad span (BraVe's audio broad view);
+    ``broad_video=False`` drops the broad video view (audio-only broad).
     """
 
     def __init__(self, narrow_frames: int = 16, narrow_stride: int = 1, broad_frames: int = 32,
