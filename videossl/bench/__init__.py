@@ -1,0 +1,1 @@
+"""Benchmarks: data pipeline (``data``), training step (``train``) and learning (``learn``)."""
