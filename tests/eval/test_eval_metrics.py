@@ -93,3 +93,4 @@ def test_aggregate_splits_mean_and_sample_std():
     assert out["std"]["top5"] == pytest.approx(0.1)
     assert out["splits"] == splits
     assert aggregate_splits(splits[:1], ["top1"])["std"]["top1"] == 0.0
+

@@ -130,15 +130,27 @@ def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any,
     with torch.inference_mode():
         for batch in batches:
             views = torch.stack(batch["video"], dim=1)  # (B, V, C, T, H, W)
-            b, v = views.shape[:2]
-            clips = views.flatten(0, 1).to(device, non_blocking=True)
-            out = []
-            for chunk in clips.split(int(data.batch_size) * 4):  # bound activation memory
-                with autocast:
-                    out.append(forward(chunk).float())
-            feats.append(torch.cat(out).view(b, v, -1).cpu())
+            with autocast:
+                feats.append(forward_distinct_views(views, forward, device, chunk=int(data.batch_size) * 4))
             labels.append(torch.as_tensor(batch["label"]).long())
     return CachedFeatures(torch.cat(feats), torch.cat(labels), list(index.class_names))
+
+
+def forward_distinct_views(views: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
+                           device: torch.device, chunk: int = 64) -> torch.Tensor:
+    """``(B, V, C, T, H, W)`` views -> ``(B, V, D)`` outputs of ``forward``, in float32 on the CPU.
+
+    A view equal to the one before it (the 3 crops of a square frame resized to the crop size are the
+    same pixels) has the same output in eval mode, so the network only runs on distinct views, ``chunk``
+    clips at a time (bounding activation memory).
+    """
+    b, v = views.shape[:2]
+    repeat = torch.zeros(b, v, dtype=torch.bool)
+    repeat[:, 1:] = (views[:, 1:] == views[:, :-1]).flatten(2).all(dim=2)
+    distinct = views.flatten(0, 1)[~repeat.flatten()]
+    out = torch.cat([forward(c.to(device, non_blocking=True)).float().cpu() for c in distinct.split(chunk)])
+    source = torch.cumsum(~repeat.flatten(), 0) - 1  # each view -> the row of its distinct view
+    return out[source].view(b, v, -1)
 
 
 def cached_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, split: str, split_id: int,
