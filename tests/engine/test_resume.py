@@ -8,8 +8,6 @@ import time
 
 import torch
 
-from ..methods.conftest import tiny_overrides
-
 STEPS = 14
 
 
@@ -27,7 +25,7 @@ def logged_steps(run_dir):
         return 0
 
 
-def test_sigkill_and_resume_gives_identical_weights(tiny_pool, tmp_path):
+def test_sigkill_and_resume_gives_identical_weights(tiny_pool, tiny_overrides, tmp_path):
     recipe = tmp_path / "byol.yaml"
     recipe.write_text("method:\n  name: byol\n")  # BYOL: EMA teacher and momentum schedule must resume too
     base = [str(recipe), "train.ckpt_every=1"]

@@ -10,12 +10,10 @@ from videossl.config import load_pretrain_config
 from videossl.engine.trainer import pretrain
 from videossl.methods import METHODS
 
-from .conftest import tiny_overrides
-
 
 @pytest.mark.parametrize("frames", [1, 4], ids=["T1", "T4"])
 @pytest.mark.parametrize("name", list(METHODS))
-def test_method_trains_two_steps(name, frames, tiny_pool, tmp_path):
+def test_method_trains_two_steps(name, frames, tiny_pool, tiny_overrides, tmp_path):
     overrides = tiny_overrides(tiny_pool, tmp_path / "run", frames=frames,
                                extra=[f"method.name={name}", *METHODS[name].smoke_overrides])
     cfg = load_pretrain_config(None, overrides)
