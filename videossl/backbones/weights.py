@@ -83,6 +83,17 @@ def _read_pretrained_dir(p: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _read_with_transformers(backbone: nn.Module, p: Path) -> dict[str, torch.Tensor]:
+    """A ``save_pretrained`` directory read by transformers itself, which renames keys between its
+    versions (``encoder.layer.0.attention.attention.query`` <-> ``layers.0.attention.q_proj``)."""
+    model_class = type(backbone.model)
+    try:
+        model = model_class.from_pretrained(str(p), local_files_only=True)
+    except Exception as exc:  # wrong model type, broken config.json, missing weights file
+        raise WeightsError(f"{p}: {model_class.__name__}.from_pretrained failed ({type(exc).__name__}: {exc})") from None
+    return model.state_dict()
+
+
 def _adapt_input_channels(ours: torch.Tensor, theirs: torch.Tensor) -> torch.Tensor | None:
     """RGB first-conv weights ``(O, 3, *k)`` -> ``(O, C, *k)`` by the RGB mean (TSN), else ``None``."""
     if ours.dim() >= 3 and theirs.dim() == ours.dim() and theirs.shape[1] == 3 and ours.shape[1] != 3:
@@ -101,7 +112,11 @@ def load_pretrained(
     Raises ``WeightsError`` naming the file and the missing or
     mis-shaped keys.
     """
-    theirs, is_ours = read_state_dict(path)
+    p = require_local_path(path)
+    if p.is_dir() and getattr(backbone, "library_format", "") == "transformers":
+        theirs, is_ours = _read_with_transformers(backbone, p), False
+    else:
+        theirs, is_ours = read_state_dict(p)
     ours = backbone.state_dict()
     if not is_ours:
         prefix = getattr(backbone, "library_prefix", "")
