@@ -111,3 +111,26 @@ def test_bad_inputs_are_user_errors(colour_folder_dataset, tmp_path):
                                                               "data.format=folder"]))
     with pytest.raises(UserError, match="does not exist"):
         run_knn(_cfg(tmp_path / "nowhere", tmp_path))
+
+
+def test_unreadable_test_video_is_left_out_not_replaced(colour_folder_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(colour_folder_dataset, root)
+    (root / "test" / "red" / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    result = run_knn(_cfg(root, tmp_path / "out", "test.num_clips=1", "test.num_crops=1"))
+    split = result["splits"][0]
+    assert split["num_test"] == 6  # 7 listed, the broken one left out (not replaced by another video)
+    assert [p.endswith("broken.mp4") for p in split["skipped_unreadable"]["test"]] == [True]
+
+
+def test_videos_missing_from_the_split_lists_are_a_user_error(colour_ucf101_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "ucf"
+    shutil.copytree(colour_ucf101_dataset, root)
+    first_test = (root / "testlist01.txt").read_text().split()[0]
+    (root / first_test).unlink()
+    with pytest.raises(UserError, match="1 of 3 test videos of split 1 are missing"):
+        run_knn(_cfg(root, tmp_path / "out", "data.format=ucf101"))

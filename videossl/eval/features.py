@@ -7,6 +7,7 @@ probe, kNN and retrieval of one encoder share one extraction (``run_frozen_proto
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -21,11 +22,13 @@ _FEATURE_CACHE: "OrderedDict[tuple, CachedFeatures]" = OrderedDict()
 
 
 class CachedFeatures(NamedTuple):
-    """features: ``(N, V, D)`` float32 (N videos, V views each); labels: ``(N,)`` int64."""
+    """features: ``(N, V, D)`` float32 (N videos, V views each); labels: ``(N,)`` int64;
+    skipped: paths of videos that failed to decode and are left out (N = listed videos - skipped)."""
 
     features: torch.Tensor
     labels: torch.Tensor
     class_names: list[str]
+    skipped: tuple[str, ...] = ()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -97,6 +100,10 @@ def read_split(data: Any, split: str, split_id: int) -> Any:
         raise UserError(f"data: no {split} videos found for format={data.format} root={data.root} split={split_id}")
     if any(e.label < 0 for e in index.entries):
         raise UserError(f"data: {split} videos under {data.root} have no labels (a flat folder?); evaluation needs classes")
+    missing = [e.path for e in index.entries if not Path(e.path).is_file()]
+    if missing:  # evaluating on a subset would make the numbers incomparable: refuse up front
+        raise UserError(f"data: {len(missing)} of {len(index.entries)} {split} videos of split {split_id} are missing "
+                        f"(first: {missing[0]}); `videossl data stats` lists them all")
     return index
 
 
@@ -121,7 +128,7 @@ def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any,
     encoder = encoder.to(device).eval()
     forward = forward or encoder.forward_features
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
-    feats, labels = [], []
+    feats, labels, kept = [], [], []
     batches = loader
     if progress:
         from tqdm import tqdm
@@ -133,7 +140,16 @@ def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any,
             with autocast:
                 feats.append(forward_distinct_views(views, forward, device, chunk=int(data.batch_size) * 4))
             labels.append(torch.as_tensor(batch["label"]).long())
-    return CachedFeatures(torch.cat(feats), torch.cat(labels), list(index.class_names))
+            kept.append(torch.as_tensor(batch["index"]).long())
+    # VideoDataset replaces an unreadable video by another one (right for training); an evaluation must
+    # not count a video twice, so rows whose loaded index is not the requested one are dropped.
+    loaded = torch.cat(kept)
+    ok = loaded == torch.arange(len(loaded))
+    skipped = tuple(index.entries[i].path for i in (~ok).nonzero().flatten().tolist())
+    if skipped:
+        logging.getLogger("videossl.eval").warning("%s: left out %d unreadable videos (first: %s)", desc,
+                                                   len(skipped), skipped[0])
+    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped)
 
 
 def forward_distinct_views(views: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],

@@ -141,7 +141,8 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
                               forward=classifier)  # (M, V, classes)
     numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
-            "num_classes": len(train_index.class_names), "train_loss": losses, **numbers}
+            "num_classes": len(train_index.class_names), "train_loss": losses,
+            "skipped_unreadable": {"test": list(logits.skipped)}, **numbers}
 
 
 def run_finetune(cfg: Any) -> dict:

@@ -94,7 +94,8 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
     for split_id in split_ids(cfg.data):
         train, test = train_and_test_features(cfg, encoder, encoder_key, split_id, device)
         info = {"split": split_id, "num_train": int(train.labels.numel()), "num_test": int(test.labels.numel()),
-                "num_classes": len(train.class_names), "feature_dim": int(train.features.shape[-1])}
+                "num_classes": len(train.class_names), "feature_dim": int(train.features.shape[-1]),
+                "skipped_unreadable": {"train": list(train.skipped), "test": list(test.skipped)}}
         train_videos, test_videos = video_level_features(train.features), video_level_features(test.features)
         if "linear" in protocols:
             torch.manual_seed(int(cfg.seed))
