@@ -68,6 +68,16 @@ def test_tiny_in_channels(name):
     assert backbone(x).shape == (2, backbone.num_features)
 
 
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_bf16_autocast(name):
+    backbone = create_backbone(name)
+    x = tiny_input(backbone, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = backbone(x)
+    feats.float().square().mean().backward()
+    assert feats.shape == (2, backbone.num_features) and torch.isfinite(feats).all()
+
+
 @pytest.mark.parametrize("name", BIG)
 def test_big_models_count_parameters_on_meta(name):
     assert count_parameters(name) > 1_000_000  # built on the meta device (cached for describe_backbones)

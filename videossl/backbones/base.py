@@ -10,8 +10,10 @@
 
 Run-time options shared by all backbones (``create_backbone(name, channels_last=..., compile=...)``):
 ``channels_last`` stores conv weights and inputs in ``channels_last_3d`` (``channels_last`` for 2D
-networks), the fast layout for cuDNN convolutions under bf16; ``compile`` runs ``forward_features`` through
-``torch.compile``. Both leave the numbers unchanged (tested on CPU).
+networks), the fast layout for cuDNN convolutions under bf16; ``compile`` runs ``forward_features`` (not
+``forward_tokens`` / ``feature_taps``) through ``torch.compile``. Both leave the numbers unchanged (tested
+on CPU; their speed was not measured on a GPU). bf16 comes from the engine's autocast: every backbone runs
+under ``torch.autocast(dtype=torch.bfloat16)`` (tested on CPU).
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .base import Backbone
+from .weights import load_pretrained
 
 
 class BasicBlock3d(nn.Module):
@@ -37,7 +38,7 @@ class BasicBlock3d(nn.Module):
 class TinyResNet3d(Backbone):
     """``(B, C, T, H, W)`` -> ``(B, widths[-1])``. Default widths (16, 32, 64, 128): ~0.9 M parameters."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128), pretrained: str = ""):
         super().__init__()
         self.in_channels = in_channels
         self.stem = nn.Sequential(
@@ -54,17 +55,19 @@ class TinyResNet3d(Backbone):
         self.stages = nn.ModuleList(stages)
         self.num_features = prev
         self.tap_names = tuple(f"stage{i + 1}" for i in range(len(widths)))
+        if pretrained:
+            load_pretrained(self, pretrained)
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` -> ``(B, D, T', H', W')``."""
-        x = self.stem(x)
+        x = self.stem(self.to_memory_format(x))
         for stage in self.stages:
             x = stage(x)
         return x
 
     def feature_taps(self, x: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
         wanted = set(names or self.tap_names)
-        taps, x = {}, self.stem(x)
+        taps, x = {}, self.stem(self.to_memory_format(x))
         for name, stage in zip(self.tap_names, self.stages):
             x = stage(x)
             if name in wanted:
