@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
@@ -48,32 +47,15 @@ class ResumableDistributedSampler(Sampler):
             yield [(int(i), self.epoch) for i in mine]
 
 
-class SeededAugmentation(Dataset):
-    """Wraps a dataset keyed by ``(index, epoch)`` so torch's global RNG (which torchvision.transforms.v2 draws
-    from) is seeded from ``(seed, epoch, index)`` for that sample, without disturbing the caller's RNG."""
-
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, int]) -> Any:
-        index, epoch = key
-        sample_seed = int(np.random.default_rng([self.seed, epoch, index, 7919]).integers(2**62))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed)
-            return self.dataset[key]
-
-
 def build_train_loader(dataset: Dataset, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
                        num_workers: int = 2, prefetch_factor: int = 4, persistent_workers: bool = True,
                        pin_memory: bool = False) -> tuple[DataLoader, ResumableDistributedSampler]:
-    """DataLoader over ``SeededAugmentation(dataset)`` with the resumable batch sampler."""
+    """DataLoader with the resumable batch sampler. The dataset seeds every random draw of a sample (clip times
+    and torchvision's augmentation RNG) from ``(seed, epoch, index)`` itself (``VideoDataset``)."""
     sampler = ResumableDistributedSampler(len(dataset), batch_size, seed, rank, world_size)  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
         kwargs = {"prefetch_factor": prefetch_factor, "persistent_workers": persistent_workers}
-    loader = DataLoader(SeededAugmentation(dataset, seed), batch_sampler=sampler, num_workers=num_workers,
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                         pin_memory=pin_memory, **kwargs)
     return loader, sampler
