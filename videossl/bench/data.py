@@ -123,6 +123,10 @@ def full_decode_fps(paths: list[str], decoder_name: str) -> float:
 def run_benchmark(paths: list[str], fps: float, decoders: list[str], cases: list[str], budget_s: float,
                   peer: bool = True) -> list[dict]:
     rows = []
+    if peer:  # warm up: first-use imports and FFmpeg initialisation are not part of any measurement
+        bench_pytorchvideo(paths[:1], cases[0], fps, 0)
+    for decoder in decoders:
+        bench_ours(paths[:1], cases[0], decoder, 0)
     for case in cases:
         reference = bench_pytorchvideo(paths, case, fps, budget_s) if peer else None
         for decoder in decoders:
