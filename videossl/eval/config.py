@@ -82,7 +82,8 @@ class FinetuneConfig:
     """Fine-tune the whole network with a linear classifier.
 
     SGD (momentum 0.9) with linear warmup then cosine decay (Goyal et al. 2017; Loshchilov & Hutter 2017),
-    dropout 0.5 before the classifier as in the UCF101/HMDB51 fine-tuning of CVRL (Qian et al. 2021).
+    dropout 0.5 before the classifier as in SlowFast's heads (Feichtenhofer et al. 2019). The lr and epoch
+    defaults are ours for small datasets (UCF101/HMDB51-sized); recipes set their own.
     ``strength`` scales the random-resized-crop range: scale = (1 - 0.92 * strength, 1), so 1.0 gives the
     (0.08, 1) of Inception-style training and 0.0 only flips.
     """
@@ -90,7 +91,7 @@ class FinetuneConfig:
     epochs: int = 30
     batch_size: int = 16
     optimizer: str = "sgd"  # "sgd" | "adamw"
-    lr: float = 0.05  # base lr for batch 256 (linear scaling rule)
+    lr: float = 0.05  # base lr for batch 256 (linear scaling rule, Goyal et al. 2017); our default
     weight_decay: float = 1e-4
     momentum: float = 0.9
     warmup_epochs: int = 2
