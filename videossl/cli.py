@@ -1,4 +1,4 @@
-"""The ``videossl`` command: pretrain, eval, data, bench, list, quickstart.
+"""The ``videossl`` command: pretrain, eval, data, bench, list, quickstart, show, search, features, report.
 
 Group subcommands live in the modules that own them; each module exposes
 ``COMMANDS = {"name": (add_arguments, run, "help")}`` and is imported only when its command runs, so ``--help``
@@ -33,6 +33,18 @@ GROUPS: dict[str, dict[str, tuple[str, str, int]]] = {
         "train": ("videossl.bench.train", "training-step throughput and memory per method/backbone vs peers", 10),
         "learn": ("videossl.bench.learn", "pretrain every method on synthetic data and evaluate (table)", 5),
     },
+    "show": {
+        "views": ("videossl.viz.views", "PNG grid / GIF of the views a recipe's sampler and augmentation produce", 12),
+        "attention": ("videossl.viz.attention", "CLS attention (ViTs) or activation maps (3D CNNs) over a video", 12),
+    },
+    "search": {
+        "elo": ("videossl.search.elo", "evolutionary search of ELo loss weights with a Zipf-prior fitness", 9),
+    },
+}
+# top-level commands owned by other modules: name -> (module, help, issue)
+TOPLEVEL: dict[str, tuple[str, str, int]] = {
+    "features": ("videossl.viz.features", "extract embeddings of every video to .npy + CSV, with a t-SNE plot", 12),
+    "report": ("videossl.viz.report", "write a static HTML report of a run directory", 12),
 }
 LIST_TOPICS = ("methods", "backbones", "datasets", "recipes")
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -106,9 +118,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _group_command(group: str, name: str):
-    """Import the module that owns ``videossl <group> <name>``; None when it has not landed yet."""
-    module_name, _, _ = GROUPS[group][name]
+def _group_command(group: str | None, name: str):
+    """Import the module that owns ``videossl [<group>] <name>``; None when it has not landed yet."""
+    module_name = (GROUPS[group][name] if group else TOPLEVEL[name])[0]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
@@ -145,8 +157,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     p.add_argument("topic", choices=LIST_TOPICS)
     p.set_defaults(func=cmd_list)
 
-    # group commands: only the invoked one imports its module
+    # commands owned by other modules: only the invoked one imports its module
     words = [a for a in argv if not a.startswith("-")]
+    for name, (_, help_text, issue) in TOPLEVEL.items():
+        cp = sub.add_parser(name, help=help_text, description=help_text)
+        if words[:1] == [name]:
+            _attach(cp, None, name, issue)
     for group, commands in GROUPS.items():
         gp = sub.add_parser(group, help=f"{group} commands: {', '.join(commands)}")
         gsub = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
@@ -154,20 +170,25 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         for name, (_, help_text, issue) in commands.items():
             cp = gsub.add_parser(name, help=help_text, description=help_text)
             if words[:2] == [group, name]:
-                entry = _group_command(group, name)
-                if entry is None:
-                    cp.set_defaults(func=_not_yet(group, name, issue))
-                    cp.add_argument("rest", nargs=argparse.REMAINDER)
-                else:
-                    add_arguments, run, _ = entry
-                    add_arguments(cp)
-                    cp.set_defaults(func=run)
+                _attach(cp, group, name, issue)
     return parser
 
 
-def _not_yet(group: str, name: str, issue: int):
+def _attach(parser: argparse.ArgumentParser, group: str | None, name: str, issue: int) -> None:
+    """Give ``parser`` the owning module's arguments and runner, or a plain 'not available yet'."""
+    entry = _group_command(group, name)
+    if entry is None:
+        parser.set_defaults(func=_not_yet(f"{group} {name}" if group else name, issue))
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+    else:
+        add_arguments, run, _ = entry
+        add_arguments(parser)
+        parser.set_defaults(func=run)
+
+
+def _not_yet(command: str, issue: int):
     def run(args: argparse.Namespace) -> int:
-        raise UserError(f"`videossl {group} {name}` is not available yet: it lands with issue #{issue}")
+        raise UserError(f"`videossl {command}` is not available yet: it lands with issue #{issue}")
 
     return run
 
