@@ -1,0 +1,81 @@
+"""``videossl bench learn`` end to end on one recipe at CI size (2 steps, a few 32 px videos), plus its table logic."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from videossl.bench import learn
+from videossl.errors import UserError
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    learn.COMMANDS["learn"][0](parser)
+    return parser.parse_args(list(argv))
+
+
+def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VIDEOSSL_CACHE", str(tmp_path / "cache"))
+    out, doc = tmp_path / "out", tmp_path / "docs" / "learn.md"
+    argv = ("--recipes", "simclr_synthetic_tiny3d", "--tiny", "--out", str(out), "--threads", "1", "--write-doc", str(doc))
+    assert learn.COMMANDS["learn"][1](_args(*argv)) == 0
+
+    rows = json.loads((out / "learn.json").read_text())["rows"]
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["recipe"], row["method"], row["backbone"], row["steps"], row["tiny"]) == \
+        ("simclr_synthetic_tiny3d", "simclr", "tiny_r3d", 2, True)
+    for key in ("linear_top1", "knn_top1", "random_linear_top1", "random_knn_top1"):
+        assert 0.0 <= row[key] <= 1.0, key
+    assert row["beats_random"] == (row["linear_top1"] > row["random_linear_top1"] and row["knn_top1"] > row["random_knn_top1"])
+    assert row["pretrain_minutes"] > 0 and row["final_loss"] is not None
+    # the SSL encoder and the random-init baseline were evaluated with the pretraining clip geometry
+    linear = json.loads((out / "simclr_synthetic_tiny3d" / "eval" / "linear.json").read_text())
+    assert (linear["data"]["num_frames"], linear["data"]["crop_size"]) == (4, 32)
+    random_cache = json.loads((out / "random-tiny_r3d.json").read_text())
+    assert len(random_cache) == 1 and random_cache[0]["result"]["linear_top1"] == row["random_linear_top1"]
+    table = (out / "learn.md").read_text()
+    assert table.count("| simclr_synthetic_tiny3d | simclr | tiny_r3d |") == 1
+    assert f"{100 * row['knn_top1']:.1f}" in table
+    assert "| simclr_synthetic_tiny3d |" in doc.read_text() and "```\n" in doc.read_text()
+
+    # a rerun finds the finished run: no new training rows, the same minutes, the random baseline from its cache
+    metrics_before = (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text()
+    capsys.readouterr()
+    assert learn.COMMANDS["learn"][1](_args(*argv)) == 0
+    again = json.loads((out / "learn.json").read_text())["rows"]
+    assert len(again) == 1 and again[0]["pretrain_minutes"] == row["pretrain_minutes"]
+    assert (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text() == metrics_before
+    assert len(json.loads((out / "random-tiny_r3d.json").read_text())) == 1
+    assert "random:tiny_r3d" not in capsys.readouterr().out
+
+
+def test_recipe_selection_and_bad_recipes(tmp_path):
+    every = learn.find_recipes(None, True)
+    names = [p.stem for p in every]
+    assert "simclr_synthetic_tiny3d" in names and "mae_synthetic_tiny_videomae" in names
+    assert all("_synthetic_" in n for n in names)
+    assert learn.find_recipes(["byol_synthetic_tiny3d.yaml", "byol_synthetic_tiny3d"], False)[0].stem == "byol_synthetic_tiny3d"
+    assert len(learn.find_recipes(["simclr_synthetic_tiny3d"], True)) == len(every)  # no duplicate
+    with pytest.raises(UserError, match="no recipe 'simclr_synthtic'"):
+        learn.find_recipes(["simclr_synthtic"], False)
+    with pytest.raises(UserError, match="--all"):
+        learn.find_recipes(None, False)
+    with pytest.raises(UserError, match="synthetic recipes only"):
+        learn.run(_args("--recipes", "moco_v2_k400_slow_r50", "--out", str(tmp_path / "out")))
+    with pytest.raises(UserError, match="--epochs"):
+        learn.run(_args("--all", "--epochs", "0"))
+
+
+def test_table_keeps_earlier_rows_and_shows_failures():
+    old = [{"recipe": "a", "method": "m", "backbone": "b", "linear_top1": 0.5, "knn_top1": 0.4,
+            "random_linear_top1": 0.3, "random_knn_top1": 0.45, "beats_random": False, "pretrain_minutes": 1.0},
+           {"recipe": "b", "error": "old failure"}]
+    new = [{"recipe": "b", "error": "non-finite loss"}, {**old[0], "recipe": "c", "beats_random": True}]
+    merged = learn.merge_rows(old, new)
+    assert [r["recipe"] for r in merged] == ["a", "b", "c"] and merged[1]["error"] == "non-finite loss"
+    lines = learn.format_table(merged).splitlines()
+    assert lines[2].startswith("| a | m | b | 50.0 | 40.0 | 30.0 | 45.0 | no |")
+    assert "failed: non-finite loss" in lines[3] and "| yes |" in lines[4]
