@@ -6,12 +6,14 @@ from .base import Method, StepInfo
 from .barlow_twins import BarlowTwins
 from .byol import BYOL
 from .dino import DINO
+from .dpc import DPC
 from .mae import MAE
 from .moco import MoCoV2, MoCoV3
 from .nnclr import NNCLR
 from .simclr import SimCLR
 from .simsiam import SimSiam
 from .swav import SwAV
+from .vcop import VCOP
 from .vicreg import VICReg
 
 METHODS: dict[str, type[Method]] = {
@@ -26,6 +28,8 @@ METHODS: dict[str, type[Method]] = {
     "vicreg": VICReg,
     "nnclr": NNCLR,
     "mae": MAE,
+    "dpc": DPC,
+    "vcop": VCOP,
 }
 
 __all__ = ["METHODS", "Method", "StepInfo"]
