@@ -79,3 +79,15 @@ def test_table_keeps_earlier_rows_and_shows_failures():
     lines = learn.format_table(merged).splitlines()
     assert lines[2].startswith("| a | m | b | 50.0 | 40.0 | 30.0 | 45.0 | no |")
     assert "failed: non-finite loss" in lines[3] and "| yes |" in lines[4]
+
+
+def test_a_changed_recipe_does_not_silently_reuse_the_old_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEOSSL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    run_dir = out / "simclr_synthetic_tiny3d" / "pretrain"
+    run_dir.mkdir(parents=True)
+    (run_dir / "last.ckpt").write_bytes(b"")
+    (run_dir / "config.yaml").write_text("method:\n  name: simclr\n  temperature: 0.5\n")
+    assert learn.run(_args("--recipes", "simclr_synthetic_tiny3d", "--tiny", "--out", str(out))) == 1
+    row = json.loads((out / "learn.json").read_text())["rows"][0]
+    assert "different configuration" in row["error"] and "failed:" in (out / "learn.md").read_text()

@@ -120,9 +120,14 @@ def pretrain_timed(cfg: Any) -> tuple[Path, float, int]:
     Minutes add up over the invocations that trained (kept in ``<run_dir>/bench_minutes.json``); one that
     only finds a finished run adds nothing, so a rerun reports the time the run really took.
     """
+    from videossl.config import to_yaml
     from videossl.engine.trainer import pretrain
 
     run_dir = Path(cfg.train.run_dir)
+    saved = run_dir / "config.yaml"
+    if (run_dir / "last.ckpt").is_file() and saved.is_file() and saved.read_text() != to_yaml(cfg):
+        raise UserError(f"{run_dir} holds a run of a different configuration (recipe or options changed); "
+                        f"delete that folder to retrain, or use another --out")
     minutes_file = run_dir / "bench_minutes.json"
     before = _checkpoint_step(run_dir)
     minutes = json.loads(minutes_file.read_text())["minutes"] if minutes_file.is_file() and before else 0.0
