@@ -3,6 +3,7 @@ test read; adding a method is one file here, one recipe and one line below."""
 from __future__ import annotations
 
 from .base import Method, StepInfo
+from .arrow_of_time import ArrowOfTime
 from .barlow_twins import BarlowTwins
 from .byol import BYOL
 from .dino import DINO
@@ -10,8 +11,12 @@ from .dpc import DPC
 from .mae import MAE
 from .moco import MoCoV2, MoCoV3
 from .nnclr import NNCLR
+from .opn import OPN
+from .playback_speed import PlaybackSpeed
+from .shuffle_learn import ShuffleAndLearn
 from .simclr import SimCLR
 from .simsiam import SimSiam
+from .svt import SVT
 from .swav import SwAV
 from .vcop import VCOP
 from .vicreg import VICReg
@@ -24,12 +29,17 @@ METHODS: dict[str, type[Method]] = {
     "simsiam": SimSiam,
     "swav": SwAV,
     "dino": DINO,
+    "svt": SVT,
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
     "nnclr": NNCLR,
     "mae": MAE,
     "dpc": DPC,
     "vcop": VCOP,
+    "arrow_of_time": ArrowOfTime,
+    "playback_speed": PlaybackSpeed,
+    "opn": OPN,
+    "shuffle_learn": ShuffleAndLearn,
 }
 
 __all__ = ["METHODS", "Method", "StepInfo"]
