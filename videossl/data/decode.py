@@ -129,6 +129,9 @@ def probe_with_pyav(path: str | os.PathLike) -> VideoMeta:
             num_frames = sum(1 for packet in container.demux(stream) if packet.size)
         if num_frames <= 0:
             raise DecodeError(path, "video stream has no frames")
+        size = path.stat().st_size
+        if num_frames > size:  # every frame takes at least a byte; decord aborts the process on such an index
+            raise DecodeError(path, f"corrupt index: the header claims {num_frames} frames in a {size}-byte file")
         fps = sanitize_fps(header_fps, num_frames, duration)
         if duration <= 0:
             duration = num_frames / fps
