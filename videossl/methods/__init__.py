@@ -6,13 +6,19 @@ from .base import Method, StepInfo
 from .arrow_of_time import ArrowOfTime
 from .barlow_twins import BarlowTwins
 from .byol import BYOL
+from .colorization import Colorization
+from .cubic_puzzle import CubicPuzzle
 from .dino import DINO
 from .dpc import DPC
+from .inpainting import Inpainting
+from .jigsaw import Jigsaw
 from .mae import MAE
 from .moco import MoCoV2, MoCoV3
 from .nnclr import NNCLR
 from .opn import OPN
 from .playback_speed import PlaybackSpeed
+from .relative_patch import RelativePatch
+from .rotation import Rotation
 from .shuffle_learn import ShuffleAndLearn
 from .simclr import SimCLR
 from .simsiam import SimSiam
@@ -40,6 +46,12 @@ METHODS: dict[str, type[Method]] = {
     "playback_speed": PlaybackSpeed,
     "opn": OPN,
     "shuffle_learn": ShuffleAndLearn,
+    "rotation": Rotation,
+    "jigsaw": Jigsaw,
+    "cubic_puzzle": CubicPuzzle,
+    "relative_patch": RelativePatch,
+    "colorization": Colorization,
+    "inpainting": Inpainting,
 }
 
 __all__ = ["METHODS", "Method", "StepInfo"]
