@@ -268,12 +268,12 @@ def _pad_to(image: np.ndarray, cell: int) -> np.ndarray:
     return out
 
 
-def output_paths(out: str | Path) -> tuple[Path, Path]:
-    """``--out x.png`` -> (x.png, x.gif); ``--out DIR`` -> (DIR/views.png, DIR/views.gif)."""
+def output_paths(out: str | Path, stem: str = "views") -> tuple[Path, Path]:
+    """``--out x.png`` -> (x.png, x.gif); ``--out DIR`` -> (DIR/<stem>.png, DIR/<stem>.gif)."""
     out = Path(out)
     if out.suffix.lower() in (".png", ".gif"):
         return out.with_suffix(".png"), out.with_suffix(".gif")
-    return out / "views.png", out / "views.gif"
+    return out / f"{stem}.png", out / f"{stem}.gif"
 
 
 # ----------------------------------------------------------------------------------------------- command
