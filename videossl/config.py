@@ -81,6 +81,7 @@ class TrainConfig:
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"  # auto | ddp
+    ddp_timeout_s: float = 1800.0  # ddp: a collective waiting this long for a dead or hung peer fails (torch's default)
     precision: str = "auto"  # auto (bf16-mixed on GPU, 32-true on CPU) | 32-true | bf16-mixed | 16-mixed
     run_dir: str = ""  # empty: runs/<method>-<timestamp>
     resume: str = ""  # "" | auto | path/to/last.ckpt

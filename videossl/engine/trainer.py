@@ -37,6 +37,20 @@ def resolve_precision(train_cfg: DictConfig) -> str:
     return "bf16-mixed" if wants_gpu else "32-true"
 
 
+def resolve_strategy(train_cfg: DictConfig) -> Any:
+    """``train.strategy``; ``ddp`` becomes a ``DDPStrategy`` whose collectives time out after ``train.ddp_timeout_s``,
+    so a process whose peer died or hangs exits with an error instead of waiting forever."""
+    if train_cfg.strategy != "ddp":
+        return train_cfg.strategy
+    from datetime import timedelta
+
+    from lightning.fabric.strategies import DDPStrategy
+
+    if train_cfg.ddp_timeout_s <= 0:
+        raise UserError(f"train.ddp_timeout_s must be positive, got {train_cfg.ddp_timeout_s}")
+    return DDPStrategy(timeout=timedelta(seconds=train_cfg.ddp_timeout_s))
+
+
 def resolve_run_dir(cfg: DictConfig) -> tuple[Path, Path | None]:
     """Return (run_dir, checkpoint to resume from or None) following ``train.run_dir`` and ``train.resume``."""
     resume = cfg.train.resume
@@ -66,7 +80,7 @@ def pretrain(cfg: DictConfig) -> Path:
 
     tc = cfg.train
     fabric = Fabric(accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
-                    strategy=tc.strategy, precision=resolve_precision(tc))
+                    strategy=resolve_strategy(tc), precision=resolve_precision(tc))
     fabric.launch()
     run_dir, resume_from = resolve_run_dir(cfg)
     run_dir = Path(fabric.broadcast(str(run_dir)))  # the same directory on every process
@@ -108,6 +122,10 @@ def pretrain(cfg: DictConfig) -> Path:
         fabric.print(f"resumed from {resume_from} at step {step}/{total_steps}")
 
     def checkpoint() -> None:
+        if not _state_finite(fabric, method):  # never replace a good checkpoint with NaN/Inf weights or buffers
+            log.warning("not writing a checkpoint at step %d: weights or buffers are not finite; keeping %s",
+                        step, run_dir / "last.ckpt")
+            return
         state = {"model": method.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
                  "batch_in_epoch": batch_in_epoch, "rng": rng_state(), "config": to_yaml(cfg),
                  "total_steps": total_steps}
@@ -152,8 +170,14 @@ def pretrain(cfg: DictConfig) -> Path:
                 optimizer.zero_grad(set_to_none=True)
                 log.warning("non-finite loss at step %d (%d in a row): step skipped", step, bad_steps)
                 if bad_steps >= MAX_BAD_STEPS:
-                    raise UserError(f"{bad_steps} non-finite losses in a row at step {step}: stopping; the last good "
-                                    f"checkpoint is {run_dir / 'last.ckpt'} (lower optim.lr or enable optim.clip_grad)")
+                    # Skipped steps never touched the weights (only BN statistics move in their forwards), so when
+                    # everything is still finite this is the state before the failure; checkpoint() keeps the old
+                    # file otherwise.
+                    checkpoint()
+                    where = (f"the last good checkpoint is {run_dir / 'last.ckpt'}" if (run_dir / "last.ckpt").is_file()
+                             else "no checkpoint was written before the failure")
+                    raise UserError(f"{bad_steps} non-finite losses in a row at step {step}: stopping; {where} "
+                                    f"(lower optim.lr or enable optim.clip_grad)")
                 tick = time.perf_counter()
                 continue
             if not last_micro:
@@ -208,6 +232,16 @@ def pretrain(cfg: DictConfig) -> Path:
 def _all_finite(fabric: Any, loss: torch.Tensor) -> bool:
     """True when the loss is finite on every process (all skip together, so DDP stays in step)."""
     flag = torch.tensor(float(torch.isfinite(loss.detach()).all()), device=loss.device)
+    if fabric.world_size > 1:
+        flag = fabric.all_reduce(flag, reduce_op="min")
+    return bool(flag.item() > 0)
+
+
+def _state_finite(fabric: Any, method: torch.nn.Module) -> bool:
+    """True when every floating parameter and buffer is finite on every process."""
+    finite = all(bool(torch.isfinite(t).all()) for t in (*method.parameters(), *method.buffers())
+                 if t.is_floating_point())
+    flag = torch.tensor(float(finite), device=fabric.device)
     if fabric.world_size > 1:
         flag = fabric.all_reduce(flag, reduce_op="min")
     return bool(flag.item() > 0)
