@@ -166,7 +166,7 @@ def draw_views_png(samples: list[ShownSample], spec: Any, path: str | Path, max_
     rows: list[tuple[str, Any, Any]] = []  # (kind, sample, view)
     for s in samples:
         rows += [("header", s, None), ("timeline", s, None)] + [("view", s, v) for v in s.views]
-    heights = {"header": 0.35, "timeline": 0.9, "view": 1.0}
+    heights = {"header": 0.5, "timeline": 0.9, "view": 1.0}
     ratios = [heights[k] for k, _, _ in rows]
     height = 1.15 * sum(ratios) + 0.6
     fig = plt.figure(figsize=(2.4 + 1.1 * max_frames, height), dpi=80)
@@ -178,10 +178,10 @@ def draw_views_png(samples: list[ShownSample], spec: Any, path: str | Path, max_
             ax = fig.add_subplot(grid[r, :])
             ax.axis("off")
             targets = ", ".join(f"{k}={val}" for k, val in s.targets.items())
-            ax.text(0, 0.5, f"video {s.index}: {s.label} ({Path(s.path).name}, {s.meta.duration:.2f} s, "
+            ax.text(0, 0.45, f"video {s.index}: {s.label} ({Path(s.path).name}, {s.meta.duration:.2f} s, "
                             f"{s.meta.fps:g} fps)" + (f"   targets: {targets}" if targets else ""),
-                    fontsize=10, weight="bold", va="center")
-            ax.text(1, 0.5, "bars: each view's time span (s); ticks: its frames", fontsize=7, ha="right", va="center")
+                    fontsize=10, weight="bold", va="bottom")
+            ax.text(0, 0.3, "bars: each view's time span (s); ticks: the frames it takes", fontsize=7, va="top")
             continue
         if kind == "timeline":
             ax = fig.add_subplot(grid[r, 1:])
