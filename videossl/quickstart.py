@@ -38,7 +38,8 @@ def _eval_data_overrides(cfg: DictConfig) -> list[str]:
 
 
 def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "runs/quickstart",
-                   supervised: bool = True) -> dict:
+                   supervised: bool = True, eval_overrides: list[str] | None = None) -> dict:
+    """Run the quickstart; ``overrides`` change the pretraining recipe, ``eval_overrides`` the evaluation."""
     from .config import load_pretrain_config
     from .engine.trainer import pretrain
     from .eval.config import load_eval_config
@@ -55,17 +56,16 @@ def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "ru
     run_dir = pretrain(cfg)
     pretrain_minutes = (time.perf_counter() - started) / 60
 
-    data = _eval_data_overrides(cfg)
+    data = _eval_data_overrides(cfg) + EVAL_OVERRIDES + SUPERVISED_OVERRIDES + list(eval_overrides or [])
     rows: list[dict] = []
     encoders = [("random init", f"random:{cfg.backbone.name}"), (f"SSL ({cfg.method.name})", str(run_dir / "encoder.pt"))]
     for label, encoder in encoders:
         tag = "random" if encoder.startswith("random:") else "ssl"
-        ecfg = load_eval_config(encoder, None, data + EVAL_OVERRIDES + [f"out_dir={out / ('eval-' + tag)}"])
+        ecfg = load_eval_config(encoder, None, data + [f"out_dir={out / ('eval-' + tag)}"])
         results = run_frozen_protocols(ecfg, ("linear", "knn"))
         rows.append({"encoder": label, "linear_top1": results["linear"]["top1"], "knn_top1": results["knn"]["top1"]})
     if supervised:
-        ecfg = load_eval_config(f"random:{cfg.backbone.name}", None,
-                                data + EVAL_OVERRIDES + SUPERVISED_OVERRIDES + [f"out_dir={out / 'supervised'}"])
+        ecfg = load_eval_config(f"random:{cfg.backbone.name}", None, data + [f"out_dir={out / 'supervised'}"])
         result = run_finetune(ecfg)
         rows.append({"encoder": "supervised (upper bound)", "linear_top1": result["top1"], "knn_top1": None})
 
