@@ -46,6 +46,10 @@ class TestViewsConfig:
 
     num_clips: int = 10
     num_crops: int = 3
+    # SVT's multi-view inference (Ranasinghe et al. 2022), see videossl/eval/multi_view.py: "FRAMESxSTRIDExCROP"
+    # geometries whose features are combined per video; empty: data.num_frames x data.frame_stride x data.crop_size.
+    multi_view: list[str] = field(default_factory=list)
+    multi_view_combine: str = "concat"  # "concat" | "mean" (frozen protocols; fine-tuning averages scores)
 
 
 @dataclass
@@ -147,6 +151,9 @@ def validate_eval_config(cfg: Any) -> Any:
             raise UserError(f"{key}: '{opt}' is not one of sgd, adamw")
     if not 0.0 <= float(cfg.finetune.strength) <= 1.0:
         raise UserError(f"finetune.strength: must be in [0, 1], got {cfg.finetune.strength}")
+    from .multi_view import validate_multi_view
+
+    validate_multi_view(cfg.test)
     if any(int(k) < 1 for k in cfg.retrieval.ks):
         raise UserError(f"retrieval.ks: every k must be >= 1, got {list(cfg.retrieval.ks)}")
     return cfg

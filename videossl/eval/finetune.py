@@ -134,11 +134,16 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
             print(f"finetune split {split_id} epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}", flush=True)
 
     classifier = model.module if hasattr(model, "module") else model
-    test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
-                                int(data.frame_stride), int(data.crop_size))
-    logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
-                              progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
-                              forward=classifier)  # (M, V, classes)
+    if list(getattr(cfg.test, "multi_view", None) or []):  # SVT multi-view inference: views of several geometries
+        from .multi_view import multi_view_test_scores
+
+        logits = multi_view_test_scores(cfg, classifier, test_index, split_id, device)  # (M, G*V, classes)
+    else:
+        test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
+                                    int(data.frame_stride), int(data.crop_size))
+        logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
+                                  progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
+                                  forward=classifier)  # (M, V, classes)
     numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
             "num_classes": len(train_index.class_names), "train_loss": losses,
