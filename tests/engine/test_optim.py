@@ -1,0 +1,56 @@
+"""Optimizers, parameter groups and the per-iteration schedules they are driven by."""
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from videossl.config import OptimConfig
+from videossl.engine.optim import apply_schedules, build_optimizer, parameter_groups
+from videossl.errors import UserError
+
+
+def tiny_model():
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_bias_and_norm_get_no_weight_decay():
+    groups = parameter_groups(tiny_model(), 0.1, exclude_bias_and_norm=True)
+    assert [p.shape for p in groups[0]["params"]] == [torch.Size([8, 4]), torch.Size([2, 8])]
+    assert groups[1]["weight_decay"] == 0.0 and len(groups[1]["params"]) == 4
+    assert len(parameter_groups(tiny_model(), 0.1, exclude_bias_and_norm=False)) == 1
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgd", "lars"])
+def test_every_optimizer_steps_and_follows_the_schedule(name):
+    cfg = OmegaConf.structured(OptimConfig(name=name, lr=0.5, min_lr=0.0, warmup_epochs=1, weight_decay=0.1,
+                                           weight_decay_end=0.3))
+    model = tiny_model()
+    opt = build_optimizer(model, cfg)
+    before = model[0].weight.detach().clone()
+    got = apply_schedules(opt, cfg, step=5, total_steps=20, steps_per_epoch=10)  # halfway through warmup
+    assert got["lr"] == pytest.approx(0.25)
+    assert got["wd"] == pytest.approx(0.1 + 0.2 * 0.5 * (1 - torch.cos(torch.tensor(5 / 20 * torch.pi)).item()))
+    assert [g["lr"] for g in opt.param_groups] == [0.25, 0.25]
+    assert opt.param_groups[1]["weight_decay"] == 0.0  # biases and norms stay undecayed
+    model(torch.randn(6, 4)).pow(2).mean().backward()
+    opt.step()
+    assert not torch.equal(before, model[0].weight)
+    end = apply_schedules(opt, cfg, step=20, total_steps=20, steps_per_epoch=10)
+    assert end["lr"] == pytest.approx(0.0) and end["wd"] == pytest.approx(0.3)
+
+
+def test_unknown_optimizer_is_a_user_error():
+    cfg = OmegaConf.structured(OptimConfig(name="adam"))
+    with pytest.raises(UserError, match="unknown optimizer 'optim.name=adam'"):
+        build_optimizer(tiny_model(), cfg)
+
+
+def test_accumulation_and_clipping_run_through_the_engine(tiny_pool, tiny_overrides, tmp_path):
+    from videossl.config import load_pretrain_config
+    from videossl.engine.trainer import pretrain
+
+    cfg = load_pretrain_config(None, tiny_overrides(tiny_pool, tmp_path / "run", frames=2, steps=2) + [
+        "optim.accumulate=2", "optim.clip_grad=1.0", "optim.name=lars", "train.batch_size=2"])
+    run_dir = pretrain(cfg)
+    ckpt = torch.load(run_dir / "last.ckpt", weights_only=True)
+    assert ckpt["step"] == 2 and ckpt["batch_in_epoch"] == 4  # 2 optimizer steps x 2 micro-batches
