@@ -1,0 +1,151 @@
+"""SVT: its views from one decode, the pairing switches, the losses against DINO's, the teacher's inputs, image
+initialisation and the recipes."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from videossl.config import load_pretrain_config
+from videossl.errors import UserError
+from videossl.losses.dino import dino_loss
+from videossl.methods import METHODS, StepInfo
+from videossl.methods.svt import forward_by_shape, svt_losses, view_pairs
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+STEP = StepInfo(step=5, total_steps=10, epoch=0)
+
+
+def build(*overrides, frames=4):
+    cfg = load_pretrain_config(None, ["method.name=svt", f"data.num_frames={frames}", "data.crop_size=32",
+                                      *METHODS["svt"].smoke_overrides, *overrides])
+    return METHODS["svt"](cfg)
+
+
+def views_for(method, batch=3):
+    """Random views with the shapes ``method.views()`` declares: globals (4 and 2 frames, 32 px), locals 16 px."""
+    frames, _, local = method.view_frames()
+    h = method.hparams
+    globals_ = [torch.randn(batch, 3, t, 32, 32) for t in frames]
+    locals_ = [torch.randn(batch, 3, local[k % len(local)], 16, 16) for k in range(h.num_local)]
+    return globals_ + locals_
+
+
+def test_view_pairs_follow_the_switches_and_skip_self_pairs():
+    pairs = view_pairs(2, 3, ("l->g", "g->g", "l->l", "g->l"))
+    assert pairs["l->g"] == [(2, 0), (3, 0), (4, 0), (2, 1), (3, 1), (4, 1)]
+    assert pairs["g->g"] == [(1, 0), (0, 1)]
+    assert len(pairs["l->l"]) == 6 and all(s != t for s, t in pairs["l->l"])
+    assert pairs["g->l"] == [(0, 2), (1, 2), (0, 3), (1, 3), (0, 4), (1, 4)]
+
+
+def test_default_pairings_are_dinos_loss_over_teacher_globals():
+    torch.manual_seed(0)
+    student = [torch.randn(4, 16) for _ in range(5)]
+    teacher = [torch.randn(4, 16) for _ in range(2)]
+    center = torch.randn(1, 16) * 0.1
+    pairs = view_pairs(2, 3, ("l->g", "g->g"))
+    loss, parts = svt_losses(student, dict(enumerate(teacher)), pairs, center, 0.1, 0.04)
+    torch.testing.assert_close(loss, dino_loss(student, teacher, center, 0.1, 0.04))
+    # the total is the pair-weighted mean of the two SVT losses (6 cross-view pairs, 2 motion pairs)
+    torch.testing.assert_close(loss, (6 * parts["l->g"] + 2 * parts["g->g"]) / 8)
+
+
+def test_loss_sees_only_the_enabled_pairings():
+    torch.manual_seed(0)
+    motion_only = build("method.local_to_global=false")
+    assert list(motion_only.pairs) == ["g->g"]
+    views = views_for(motion_only)
+    loss = motion_only.training_step({"video": views}, STEP)["loss"]
+    changed = views[:2] + [torch.randn_like(v) for v in views[2:]]
+    motion_only.center.zero_()
+    loss_a = motion_only.training_step({"video": views}, STEP)["loss"]
+    motion_only.center.zero_()
+    loss_b = motion_only.training_step({"video": changed}, STEP)["loss"]
+    torch.testing.assert_close(loss_a, loss_b)  # g->g only: the locals do not enter the loss
+    assert torch.isfinite(loss)
+
+    cross = build()
+    cross.center.zero_()
+    a = cross.training_step({"video": views}, STEP)
+    cross.center.zero_()
+    b = cross.training_step({"video": changed}, STEP)
+    assert not torch.allclose(a["loss"], b["loss"])  # l->g: they do
+    assert {"loss_l2g", "loss_g2g"} <= set(a)
+
+    with pytest.raises(UserError, match="every view pairing is off"):
+        build("method.local_to_global=false", "method.global_to_global=false")
+
+
+@pytest.mark.parametrize("switches,teacher_frames", [
+    ((), [4, 2]),  # SVT: the teacher sees the two globals only
+    (("method.local_to_local=true",), [4, 2, 2, 1]),  # l->l: local targets, so the teacher sees the locals too
+    (("method.global_to_global=false", "method.local_to_global=false", "method.global_to_local=true"), [2, 1]),
+])
+def test_teacher_sees_the_views_the_pairings_target(switches, teacher_frames):
+    method = build(*switches)
+    hook_shapes = []
+    method.teacher.register_forward_hook(lambda module, args, out: hook_shapes.append(tuple(args[0].shape)))
+    method.training_step({"video": views_for(method, batch=2)}, STEP)
+    fed = sorted(shape[2] for shape in hook_shapes for _ in range(shape[0] // 2))  # frames of each view fed
+    assert fed == sorted(teacher_frames)
+
+
+def test_views_come_from_one_decode_with_global_and_local_geometry(tiny_pool):
+    from videossl.data.datasets import VideoDataset, read_dataset
+
+    method = build()
+    dataset = VideoDataset(read_dataset("folder", str(tiny_pool)), method.views(), decoder="pyav", seed=0)
+    sample = dataset[0]
+    shapes = [tuple(v.shape) for v in sample["video"]]
+    assert shapes == [(3, 4, 32, 32), (3, 2, 32, 32), (3, 2, 16, 16), (3, 1, 16, 16)]
+
+
+def test_images_make_every_view_one_frame():
+    method = build(frames=1)
+    frames, _, local = method.view_frames()
+    assert frames == [1, 1] and local == [1]
+    sampled = method.views().sampler(_meta(), np.random.default_rng(0))
+    assert all(len(v.frame_indices) == 1 for v in sampled.views)
+
+
+def _meta():
+    from videossl.data.sampling import VideoMeta
+
+    return VideoMeta(num_frames=40, fps=16.0, duration=2.5, height=64, width=64, has_audio=False)
+
+
+def test_forward_by_shape_keeps_view_order():
+    views = [torch.randn(2, 3, t, s, s) for t, s in ((4, 32), (2, 16), (4, 32), (1, 16), (2, 16))]
+    calls = []
+
+    def module(x):
+        calls.append(tuple(x.shape))
+        return x.flatten(1).sum(dim=1, keepdim=True)
+
+    outputs = forward_by_shape(module, views)
+    for out, view in zip(outputs, views):
+        torch.testing.assert_close(out, view.flatten(1).sum(dim=1, keepdim=True))
+    assert len(calls) == 3  # one forward per distinct shape
+
+
+def test_image_weights_initialise_student_and_teacher(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(0)
+    vit = ViTModel(ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
+                             image_size=32, patch_size=8), add_pooling_layer=False)
+    vit.save_pretrained(tmp_path / "vit")
+    method = build(f"method.image_weights={tmp_path / 'vit'}")
+    student = method.backbone.model.embeddings.patch_embeddings.projection.weight
+    torch.testing.assert_close(student, vit.embeddings.patch_embeddings.projection.weight.detach())
+    teacher = method.teacher.module[0].state_dict()
+    for key, value in method.backbone.state_dict().items():
+        assert torch.equal(teacher[key], value), key
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("svt_*.yaml")))
+def test_recipes_load(recipe):
+    cfg = load_pretrain_config(RECIPES / recipe)
+    assert cfg.method.name == "svt" and cfg.backbone.name.endswith("timesformer")
+    assert cfg.method.local_to_global and cfg.method.global_to_global
