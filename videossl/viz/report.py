@@ -104,7 +104,7 @@ def training_summary(run_dir: Path) -> tuple[list[str], list[list[Any]]] | None:
         return None
     steps = sorted(by_step)
     keys = [k for k in by_step[steps[-1]] if k != "step"]
-    rows = [["steps logged", len(steps), steps[0], steps[-1], "", ""]]
+    rows = [["step", steps[0], steps[-1], steps[0], steps[-1], ""]]
     for key in keys:
         values = [float(by_step[s][key]) for s in steps if by_step[s].get(key) not in (None, "")]
         if values:
@@ -190,7 +190,7 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
     if summary is None:
         parts.append("<p>No metrics.csv in this run directory.</p>")
     else:
-        parts.append(html_table(*summary, caption="metrics.csv"))
+        parts.append(html_table(*summary, caption=f"metrics.csv ({_count_rows(run_dir)} logged steps)"))
     curves = [run_dir / c for c in CURVES if (run_dir / c).is_file()]
     captions = {"loss.png": "loss", "lr.png": "learning rate", "collapse.png": "collapse monitor (embedding std, rank)"}
     parts += [embed_image(p, captions[p.name]) for p in curves]
@@ -224,6 +224,12 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _count_rows(run_dir: Path) -> int:
+    from ..engine.run_logger import read_metrics
+
+    return len({row["step"] for row in read_metrics(run_dir / "metrics.csv")})
 
 
 def _config_names(config_text: str) -> tuple[str, str]:
