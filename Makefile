@@ -17,14 +17,17 @@ $(STAMP): requirements.txt setup.py
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
-# FFmpeg's shared libraries for torchcodec (the optional third decoder) and the `ffmpeg` binary
-# used by `videossl data prepare`. Installed with apt when we are root; otherwise a note.
+# System packages, installed with apt when we are root (otherwise a note, and the tests that need them skip):
+#  - ffmpeg: FFmpeg's shared libraries for torchcodec (the optional third decoder) and the binary that
+#    `videossl data prepare` runs;
+#  - chromium: the headless browser the run-report test renders the HTML page in.
+APT_PACKAGES := $(if $(shell ldconfig -p 2>/dev/null | grep libavcodec),,ffmpeg) $(if $(shell command -v chromium),,chromium)
 system-deps:
-	@if ldconfig -p 2>/dev/null | grep -q libavcodec; then :; \
+	@if [ -z "$(strip $(APT_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing FFmpeg libraries (apt-get install ffmpeg)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg) >/dev/null; \
-	else echo "note: FFmpeg libraries missing and not root: torchcodec tests will be skipped (sudo apt-get install ffmpeg)"; fi
+	  echo "installing system packages: $(strip $(APT_PACKAGES))"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)) >/dev/null; \
+	else echo "note: missing $(strip $(APT_PACKAGES)) and not root: the tests that need them are skipped (sudo apt-get install $(strip $(APT_PACKAGES)))"; fi
 
 demo: system-deps $(STAMP)
 	$(VENV)/bin/videossl quickstart
