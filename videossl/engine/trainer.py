@@ -133,6 +133,8 @@ def pretrain(cfg: DictConfig) -> Path:
             save_checkpoint(state, run_dir / "last.ckpt")
             name, kwargs = method.encoder_spec()
             save_encoder(run_dir / "encoder.pt", method.backbone, name, kwargs)
+            for suffix, (module, extra_name, extra_kwargs) in method.extra_encoders().items():  # e.g. audio towers
+                save_encoder(run_dir / f"encoder_{suffix}.pt", module, extra_name, extra_kwargs)
         fabric.barrier()
 
     logger = RunLogger(run_dir) if is_main else None

@@ -65,6 +65,11 @@ class Method(nn.Module):
     def on_after_optimizer_step(self, step: StepInfo) -> None:
         """Update EMA teachers, queues or anything else the method owns after each optimizer step."""
 
+    def extra_encoders(self) -> dict[str, tuple[Backbone, str, dict[str, Any]]]:
+        """Other towers to save next to ``encoder.pt`` as ``encoder_<key>.pt``: ``{key: (module, backbone name,
+        kwargs)}`` (e.g. ``{"audio": (self.audio_backbone, "tiny_audio_resnet", {})}``)."""
+        return {}
+
     def encoder_spec(self) -> tuple[str, dict[str, Any]]:
         """``(backbone name, kwargs)`` so ``encoder.pt`` can be rebuilt without the method class."""
         kwargs = {k: v for k, v in self.backbone_kwargs.items() if k != "pretrained"}
