@@ -147,5 +147,5 @@ def test_image_weights_initialise_student_and_teacher(tmp_path):
 @pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("svt_*.yaml")))
 def test_recipes_load(recipe):
     cfg = load_pretrain_config(RECIPES / recipe)
-    assert cfg.method.name == "svt" and cfg.backbone.name.endswith("timesformer")
+    assert cfg.method.name == "svt" and "timesformer" in cfg.backbone.name
     assert cfg.method.local_to_global and cfg.method.global_to_global
