@@ -20,7 +20,8 @@ GROUPS: dict[str, dict[str, tuple[str, str, int]]] = {
         "linear": ("videossl.eval.commands", "linear probe on frozen features (top-1/top-5, N clips x 3 crops)", 2),
         "knn": ("videossl.eval.commands", "k-nearest-neighbour classifier on frozen features (k=20, T=0.07)", 2),
         "finetune": ("videossl.eval.commands", "fine-tune the whole network with a classifier", 2),
-        "retrieval": ("videossl.eval.commands", "clip retrieval: test clips query training clips (R@1/5/10/20)", 2),
+        "retrieval": ("videossl.eval.commands", "video retrieval: test videos query training videos (R@1/5/10/20)", 2),
+        "frozen": ("videossl.eval.commands", "linear probe, kNN and retrieval from one feature extraction", 2),
     },
     "data": {
         "make-synthetic": ("videossl.data.commands", "write the procedural synthetic video+audio dataset", 3),
