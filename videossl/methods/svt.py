@@ -12,8 +12,9 @@ embedding; ``videossl.backbones.video_vit``). The paper's two losses are DINO's 
 centred, sharpened teacher distribution and the student's (Caron et al. 2021, eq. 2-4):
 
 - cross-view correspondence ``l->g``: a local student view predicts each global teacher view;
-- motion correspondence ``g->g``: a global student view predicts the other global teacher view (same time
-  span seen at another frame rate).
+- motion correspondence ``g->g``: a global student view predicts the other global teacher view (a long span
+  at another frame rate; in SVT's code both globals cover nearly the same window, here ``SVTSampler`` places
+  each at its own random time).
 
 ``x->y`` below means "the student's ``x`` view predicts the teacher's ``y`` view"; ``l->l`` and ``g->l`` are
 the extra pairings of SVT's view-correspondence ablation (tab. 3, UCF-101 / HMDB-51 linear: l->g 84.11/50.72,
