@@ -22,6 +22,13 @@ def pretrain_process(args: list[str], python_prelude: str = "") -> subprocess.Po
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def tiny_args(pool: Path, run_dir: Path, steps: int, frames: int = 2, extra=()) -> list[str]:
+    """Overrides for a tiny CPU pretraining run on ``pool`` (as tests/conftest.py's ``tiny_overrides``)."""
+    return ["data.format=folder", f"data.root={pool}", f"data.num_frames={frames}", "data.frame_stride=1",
+            "data.crop_size=32", "data.num_workers=0", "train.batch_size=4", f"train.max_steps={steps}",
+            "train.log_every=1", "train.progress=false", "train.plots=false", f"train.run_dir={run_dir}", *extra]
+
+
 def last_logged_step(run_dir: Path) -> int:
     """The highest step in ``run_dir/metrics.csv`` (0 before the first row)."""
     try:
@@ -52,4 +59,4 @@ def tools():
     from types import SimpleNamespace
 
     return SimpleNamespace(pretrain_process=pretrain_process, last_logged_step=last_logged_step,
-                           metric_rows=metric_rows)
+                           metric_rows=metric_rows, tiny_args=tiny_args)
