@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from .base import Method, StepInfo
 from .arrow_of_time import ArrowOfTime
+from .avenet import AVENet
+from .avid import AVID
 from .barlow_twins import BarlowTwins
+from .brave import BraVe
 from .byol import BYOL
 from .colorization import Colorization
+from .cpc import CPC
 from .cubic_puzzle import CubicPuzzle
 from .dino import DINO
 from .dpc import DPC
 from .inpainting import Inpainting
 from .jigsaw import Jigsaw
+from .l3 import L3
 from .mae import MAE
 from .moco import MoCoV2, MoCoV3
 from .nnclr import NNCLR
@@ -52,6 +57,11 @@ METHODS: dict[str, type[Method]] = {
     "relative_patch": RelativePatch,
     "colorization": Colorization,
     "inpainting": Inpainting,
+    "brave": BraVe,
+    "avid": AVID,
+    "l3": L3,
+    "avenet": AVENet,
+    "cpc": CPC,
 }
 
 __all__ = ["METHODS", "Method", "StepInfo"]

@@ -1,0 +1,144 @@
+"""AVE-Net (Arandjelovic and Zisserman, "Objects that Sound", ECCV 2018): audio-visual correspondence through
+embeddings compared by distance, and sound-source localisation maps.
+
+Vision and audio towers give 512-d features; each goes through two fully connected layers (512 -> 128 -> 128,
+paper fig. 2) and is L2-normalised. The only thing the correspondence classifier sees is the Euclidean distance
+between the two 128-d embeddings (a 1 -> 2 linear layer calibrates it into "corresponds / does not"), so the
+embeddings are forced into one metric space and work for cross-modal retrieval. Pairs and negatives are L3's:
+half positives, half audio of another video (or, with ``hard_negative``, the same video at another time).
+
+Localisation: the vision head is applied to every position of the last convolutional map (as AVOL-Net in the
+same paper does with 1x1 convolutions), and the cosine similarity of each position's embedding with the audio
+embedding is the map of where the sound comes from (``localisation_maps``; ``save_localisation_overlays`` writes
+PNG overlays; ``videossl eval av-localise RUN_DIR``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import UserError
+from .avid import AudioVisualConfig, AudioVisualMethod
+from .base import StepInfo
+
+
+@dataclass
+class AVENetConfig(AudioVisualConfig):
+    name: str = "avenet"
+    embed_dim: int = 128  # AVE-Net: 128-d embeddings
+    negative_fraction: float = 0.5  # half of the pairs do not correspond (as L3)
+    hard_fraction: float = 0.5  # with hard_negative: share of negatives from the same video at another time
+
+
+def embedding_head(in_dim: int, dim: int) -> nn.Sequential:
+    """AVE-Net's fc-ReLU-fc ``(..., in_dim)`` -> ``(..., dim)`` (no BN: it also runs per map position)."""
+    return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+
+
+class AVENet(AudioVisualMethod):
+    Config = AVENetConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        h = self.hparams
+        if not 0.0 < h.negative_fraction < 1.0:
+            raise UserError(f"method.negative_fraction must be in (0, 1), got {h.negative_fraction}")
+        self.video_head = embedding_head(self.backbone.num_features, h.embed_dim)
+        self.audio_head = embedding_head(self.audio_backbone.num_features, h.embed_dim)
+        self.calibrate = nn.Linear(1, 2)  # distance -> (does not correspond, corresponds) logits
+        with torch.no_grad():  # start with "small distance = corresponds" (distances of unit vectors are in [0, 2])
+            self.calibrate.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+            self.calibrate.bias.copy_(torch.tensor([-1.0, 1.0]))
+
+    def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W)`` -> unit ``(B, embed_dim)``."""
+        return F.normalize(self.video_head(self.backbone(clips)), dim=-1)
+
+    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, n_mels, frames)`` -> unit ``(B, embed_dim)``."""
+        return F.normalize(self.audio_head(self.audio_backbone(audio)), dim=-1)
+
+    def correspondence_logits(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings ``(B, E)``, ``(B, E)`` -> ``(B, 2)`` logits from their Euclidean distance only."""
+        return self.calibrate((video - audio).norm(dim=-1, keepdim=True))
+
+    def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
+        h = self.hparams
+        v = self.embed_video(batch["video"][0])
+        audio_views = batch["audio"]
+        a = self.embed_audio(torch.cat(audio_views, dim=0)).chunk(len(audio_views))
+        b = v.shape[0]
+        is_negative = torch.rand(b, device=v.device) < h.negative_fraction
+        if b > 1:
+            other = a[0].roll(int(torch.randint(1, b, (1,))), dims=0)  # another video's audio
+        else:
+            other = a[1] if len(a) > 1 else a[0]
+            is_negative &= len(a) > 1
+        paired = torch.where(is_negative[:, None], other, a[0])
+        if len(a) > 1:
+            hard = is_negative & (torch.rand(b, device=v.device) < h.hard_fraction)
+            paired = torch.where(hard[:, None], a[1], paired)
+        labels = (~is_negative).long()
+        logits = self.correspondence_logits(v, paired)
+        loss = F.cross_entropy(logits, labels)
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        return {"loss": loss, "avc_accuracy": accuracy.detach(), "embedding": v.detach()}
+
+    @torch.no_grad()
+    def pair_scores(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Negative Euclidean distance of every clip embedding to every audio embedding: ``(Nv, Na)``."""
+        return -torch.cdist(self.embed_video(video), self.embed_audio(audio))
+
+    @torch.no_grad()
+    def localisation_maps(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Where the sound comes from: ``(B, C, T, H, W)`` clips and their ``(B, 1, n_mels, frames)`` audio ->
+        ``(B, h, w)`` cosine similarity in [-1, 1] of each position's visual embedding with the audio embedding.
+
+        Needs a convolutional video backbone (``forward_tokens`` -> ``(B, D, t, h, w)``); time is averaged.
+        """
+        tokens = self.backbone.forward_tokens(video)
+        if tokens.dim() != 5:
+            raise UserError(f"avenet localisation needs a convolutional backbone ((B, D, t, h, w) tokens); "
+                            f"{self.cfg.backbone.name} gives {tuple(tokens.shape)}")
+        per_position = tokens.mean(dim=2).permute(0, 2, 3, 1)  # (B, h, w, D)
+        local = F.normalize(self.video_head(per_position), dim=-1)  # (B, h, w, E)
+        sound = self.embed_audio(audio)  # (B, E)
+        return torch.einsum("bhwe,be->bhw", local, sound)
+
+
+def save_localisation_overlays(frames: torch.Tensor, maps: torch.Tensor, out_dir: str | Path,
+                               names: Sequence[str] | None = None, alpha: float = 0.5) -> list[Path]:
+    """Write one PNG per clip: its middle frame with the localisation map on top (jet colour map).
+
+    frames: ``(B, C, T, H, W)`` (any range: each frame is min-max scaled for display); maps: ``(B, h, w)``
+    (upsampled bilinearly to ``H x W`` and min-max scaled per clip). Returns the written paths.
+    """
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    middle = frames[:, :, frames.shape[2] // 2].float()  # (B, C, H, W)
+    heat = F.interpolate(maps[:, None].float(), size=middle.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    paths = []
+    for i in range(middle.shape[0]):
+        image = middle[i]
+        image = (image - image.min()) / (image.max() - image.min()).clamp_min(1e-6)
+        if image.shape[0] == 1:
+            image = image.expand(3, -1, -1)
+        h = heat[i]
+        h = (h - h.min()) / (h.max() - h.min()).clamp_min(1e-6)
+        colour = torch.from_numpy(colormaps["jet"](h.numpy())[..., :3]).permute(2, 0, 1).float()
+        blended = ((1 - alpha) * image[:3] + alpha * colour).clamp(0, 1)
+        pixels = (blended.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        name = names[i] if names is not None else f"localisation_{i:03d}"
+        path = out / f"{name}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,148 @@
+"""Audio-visual instance discrimination (Morgado, Vasconcelos and Misra, "Audio-Visual Instance Discrimination
+with Cross-Modal Agreement", CVPR 2021), plus the audio-visual base class that L3, AVE-Net and AVID share.
+
+AVID: a video tower and an audio tower, each followed by a projection to a shared 128-d unit sphere. A clip
+must pick the audio of its own video among the audio of every other video of the global batch (video-to-audio
+InfoNCE), and the audio must pick its own clip (audio-to-video); the loss is the mean of the two directions
+(AVID's "cross-modal" variant, the strongest of its Table 1). AVID draws 8192 negatives from a memory bank;
+here the negatives are the global batch, gathered across processes, as in CLIP / XDC-style in-batch training.
+With ``hard_negative=true`` the sampler also takes audio from the SAME video at another time (Korbar et al.,
+NeurIPS 2018, AVTS): it is added as one more negative for its own clip, so the model must use timing, not
+only the identity of the scene.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..backbones import Backbone, create_backbone
+from ..config import MethodConfig
+from ..data.sampling import AudioVisualSampler, ViewSpec
+from ..errors import UserError
+from ..heads import ProjectionHead
+from ..losses.distributed import gather_with_grad, rank
+from .base import Method, StepInfo
+
+
+@dataclass
+class AudioVisualConfig(MethodConfig):
+    """Fields every audio-visual method shares: the audio tower and how audio is cut and turned into log-mel."""
+
+    name: str = "avid"
+    audio_backbone: str = "tiny_audio_resnet"  # AVID / XDC: an 18-layer 2D ResNet on log-mel (audio_resnet18)
+    audio_rate: int = 16000  # Hz; AVID resamples to 24 kHz, L3 to 48 kHz, 16 kHz is the speech / AudioSet norm
+    audio_seconds: float = 1.0  # L3 / AVE-Net: 1 s of audio around the frame; AVID: 2 s around the clip
+    audio_offset: float = 0.0  # shift of the positive audio from the clip centre (synchronisation studies)
+    n_mels: int = 64  # log-mel bands (25 ms windows every 10 ms, see transforms/audio.py)
+    hard_negative: bool = False  # add audio of the same video at another time as a negative (AVTS)
+    min_negative_gap_s: float = 0.5  # that audio lies at least this far from the clip centre
+
+
+class AudioVisualMethod(Method):
+    """A video tower (``self.backbone``, saved as ``encoder.pt``) and an audio tower (``self.audio_backbone``,
+    saved as ``encoder_audio.pt``), fed by ``AudioVisualSampler`` views: ``batch["video"][0]`` ``(B, C, T, H, W)``,
+    ``batch["audio"][0]`` the positive log-mel ``(B, 1, n_mels, frames)`` and, with ``hard_negative``,
+    ``batch["audio"][1]`` audio of the same video at another time.
+
+    Subclasses implement ``training_step`` and ``pair_scores`` (correspondence score of every clip with every
+    audio, used by audio-visual retrieval and the synchronisation test).
+    """
+
+    Config = AudioVisualConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        h = self.hparams
+        if h.audio_seconds <= 0 or h.audio_rate <= 0:
+            raise UserError(f"method.audio_seconds and method.audio_rate must be > 0, got {h.audio_seconds}, {h.audio_rate}")
+        self.audio_backbone: Backbone = create_backbone(h.audio_backbone)
+        if getattr(self.audio_backbone, "modality", None) != "audio":
+            raise UserError(f"method.audio_backbone: {h.audio_backbone} is not an audio backbone")
+
+    def views(self) -> ViewSpec:
+        d, h = self.cfg.data, self.hparams
+        sampler = AudioVisualSampler(num_frames=d.num_frames, stride=d.frame_stride, audio_seconds=h.audio_seconds,
+                                     audio_offset=h.audio_offset, hard_negative=h.hard_negative,
+                                     min_negative_gap_s=h.min_negative_gap_s)
+        return ViewSpec(sampler=sampler, transforms=self.view_transforms(), audio_rate=h.audio_rate)
+
+    def view_transforms(self) -> dict[str, Any]:
+        from ..transforms.audio import build_audio_transform
+        from ..transforms.video import build_video_transform
+
+        h = self.hparams
+        return {"clip": build_video_transform("ssl", self.cfg.data.crop_size),
+                "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels)}
+
+    def extra_encoders(self) -> dict[str, tuple[Backbone, str, dict[str, Any]]]:
+        return {"audio": (self.audio_backbone, self.hparams.audio_backbone, {})}
+
+    def pair_scores(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """``(Nv, C, T, H, W)`` clips and ``(Na, 1, n_mels, frames)`` audio -> ``(Nv, Na)`` correspondence scores
+        (higher = more likely the same moment of the same video)."""
+        raise NotImplementedError
+
+
+def cross_modal_nce(video: torch.Tensor, audio: torch.Tensor, temperature: float,
+                    hard_audio: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Video-to-audio and audio-to-video InfoNCE (AVID eq. 3, cross-modal terms), averaged.
+
+    video, audio: ``(B, D)`` embeddings of the same B videos (L2-normalised here). Negatives of a clip are the
+    audio of every other video of the global batch (and ``hard_audio`` ``(B, D)``, the same video's audio at
+    another time, when given); negatives of an audio are the other clips. Returns ``(loss, v2a top-1)``.
+    """
+    video, audio = F.normalize(video, dim=-1), F.normalize(audio, dim=-1)
+    all_video, all_audio = gather_with_grad(video), gather_with_grad(audio)  # (N, D)
+    target = torch.arange(video.shape[0], device=video.device) + rank() * video.shape[0]
+    v2a = video @ all_audio.T / temperature  # (B, N)
+    if hard_audio is not None:
+        hard = (video * F.normalize(hard_audio, dim=-1)).sum(dim=-1, keepdim=True) / temperature  # (B, 1)
+        v2a = torch.cat([v2a, hard], dim=1)
+    a2v = audio @ all_video.T / temperature
+    loss = 0.5 * (F.cross_entropy(v2a, target) + F.cross_entropy(a2v, target))
+    top1 = (v2a.argmax(dim=1) == target).float().mean()
+    return loss, top1.detach()
+
+
+@dataclass
+class AVIDConfig(AudioVisualConfig):
+    name: str = "avid"
+    audio_seconds: float = 2.0  # audio longer than the clip, as in AVID / XDC (they use about 2 s of audio)
+    temperature: float = 0.07  # AVID sec. 4: tau = 0.07
+    proj_hidden_dim: int = 512  # AVID projects 512-d features to 128-d with a 2-layer MLP
+    proj_dim: int = 128  # AVID: 128-d embeddings
+
+
+class AVID(AudioVisualMethod):
+    Config = AVIDConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        h = self.hparams
+        if h.temperature <= 0:
+            raise UserError(f"method.temperature must be > 0, got {h.temperature}")
+        self.video_head = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim)
+        self.audio_head = ProjectionHead(self.audio_backbone.num_features, h.proj_hidden_dim, h.proj_dim)
+
+    def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W)`` -> unit ``(B, proj_dim)``."""
+        return F.normalize(self.video_head(self.backbone(clips)), dim=-1)
+
+    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, n_mels, frames)`` -> unit ``(B, proj_dim)``."""
+        return F.normalize(self.audio_head(self.audio_backbone(audio)), dim=-1)
+
+    def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
+        audio_views = batch["audio"]
+        v = self.embed_video(batch["video"][0])
+        # The positive audio and the hard negative share one forward pass (and BN statistics).
+        a = self.embed_audio(torch.cat(audio_views, dim=0)).chunk(len(audio_views))
+        loss, top1 = cross_modal_nce(v, a[0], self.hparams.temperature, a[1] if len(a) > 1 else None)
+        return {"loss": loss, "v2a_top1": top1, "embedding": v.detach()}
+
+    @torch.no_grad()
+    def pair_scores(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        return self.embed_video(video) @ self.embed_audio(audio).T
