@@ -41,15 +41,18 @@ def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, 
     assert f"{100 * row['knn_top1']:.1f}" in table
     assert "| simclr_synthetic_tiny3d |" in doc.read_text() and "```\n" in doc.read_text()
 
-    # a rerun finds the finished run: no new training rows, the same minutes, the random baseline from its cache
+    # a rerun finds the finished run: no new training rows, the same minutes, both evaluations from their caches
     metrics_before = (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text()
-    capsys.readouterr()
+    first_out = capsys.readouterr().out
+    assert "random:tiny_r3d) [%]" in first_out and "encoder.pt) [%]" in first_out
     assert learn.COMMANDS["learn"][1](_args(*argv)) == 0
     again = json.loads((out / "learn.json").read_text())["rows"]
     assert len(again) == 1 and again[0]["pretrain_minutes"] == row["pretrain_minutes"]
     assert (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text() == metrics_before
     assert len(json.loads((out / "random-tiny_r3d.json").read_text())) == 1
-    assert "random:tiny_r3d" not in capsys.readouterr().out
+    rerun_out = capsys.readouterr().out
+    # neither the SSL encoder nor random init was evaluated again
+    assert "random:tiny_r3d" not in rerun_out and "encoder.pt) [%]" not in rerun_out
 
 
 def test_recipe_selection_and_bad_recipes(tmp_path):
