@@ -1,0 +1,78 @@
+"""``videossl eval audio-linear | av-retrieval | av-sync | av-localise`` subcommands (audio and audio-visual).
+
+    videossl eval audio-linear runs/avid-x/encoder_audio.pt data.format=esc50 data.root=/data/ESC-50 data.seconds=5
+    videossl eval audio-linear runs/cpc-x/encoder.pt data.format=audio data.root=/data/speech data.test_fraction=0.3
+    videossl eval av-retrieval runs/avid-x                 # test videos: clip <-> audio R@1/5/10
+    videossl eval av-sync runs/l3-x --offset 1.0           # synchronised vs shifted audio (chance 50%)
+    videossl eval av-localise runs/avenet-x --out loc/     # sound-source localisation PNG overlays
+
+Heavy imports stay inside ``run`` so ``--help`` is fast.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def _audio_linear_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("encoder", metavar="ENCODER",
+                        help="encoder_audio.pt (audio-visual run), encoder.pt (CPC) or random:<audio backbone>")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="AudioEvalConfig overrides, e.g. data.format=esc50 data.root=/data/ESC-50 data.test_fold=1")
+    parser.add_argument("--recipe", default=None, help="YAML with AudioEvalConfig settings (overrides win)")
+
+
+def _audio_linear(args: argparse.Namespace) -> int:
+    from .audio import load_audio_eval_config, run_audio_linear
+
+    run_audio_linear(load_audio_eval_config(args.encoder, args.recipe, list(args.overrides)))
+    return 0
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a pretraining run directory (config.yaml + last.ckpt)")
+    parser.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
+                        help="replace the run's data settings, e.g. data.root=/data/ks data.format=kinetics")
+    parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
+    parser.add_argument("--max-videos", type=int, default=0, help="use only the first N videos (0: all)")
+    parser.add_argument("--out", default=None, help="folder for the JSON result (PNG overlays for av-localise)")
+
+
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    _run_arguments(parser)
+    parser.add_argument("--offset", type=float, default=1.0, help="shift of the negative audio in seconds (default 1.0)")
+
+
+def _localise_arguments(parser: argparse.ArgumentParser) -> None:
+    _run_arguments(parser)
+    parser.add_argument("--num-videos", type=int, default=8, help="clips to draw (default 8)")
+
+
+def _retrieval(args: argparse.Namespace) -> int:
+    from .av_retrieval import run_av_retrieval
+
+    run_av_retrieval(args.run_dir, args.split, args.max_videos, data_overrides=args.overrides, out_dir=args.out)
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .av_retrieval import run_av_sync
+
+    run_av_sync(args.run_dir, args.offset, args.split, args.max_videos, data_overrides=args.overrides, out_dir=args.out)
+    return 0
+
+
+def _localise(args: argparse.Namespace) -> int:
+    from .av_retrieval import run_av_localise
+
+    run_av_localise(args.run_dir, args.out or "localisation", args.num_videos, args.split,
+                    data_overrides=args.overrides)
+    return 0
+
+
+COMMANDS = {
+    "audio-linear": (_audio_linear_arguments, _audio_linear,
+                     "linear probe on frozen audio features (ESC-50 folds, audio folders, CPC speaker probe)"),
+    "av-retrieval": (_run_arguments, _retrieval, "audio-visual retrieval of a run: clip -> audio and audio -> clip R@1/5/10"),
+    "av-sync": (_sync_arguments, _sync, "does a run's AVC model prefer synchronised audio over shifted audio?"),
+    "av-localise": (_localise_arguments, _localise, "AVE-Net sound-source localisation maps as PNG overlays"),
+}
