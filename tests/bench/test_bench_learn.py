@@ -40,6 +40,7 @@ def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, 
     assert table.count("| simclr_synthetic_tiny3d | simclr | tiny_r3d |") == 1
     assert f"{100 * row['knn_top1']:.1f}" in table
     assert "| simclr_synthetic_tiny3d |" in doc.read_text() and "```\n" in doc.read_text()
+    assert (row["num_test"], row["num_classes"]) == (12, 12) and "chance is 8.3%" in doc.read_text()
 
     # a rerun finds the finished run: no new training rows, the same minutes, both evaluations from their caches
     metrics_before = (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text()

@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,9 @@ def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, 
 
     ecfg = load_eval_config(encoder, None, overrides + [f"out_dir={out_dir}"])
     results = run_frozen_protocols(ecfg, ("linear", "knn"))
-    return {"linear_top1": float(results["linear"]["top1"]), "knn_top1": float(results["knn"]["top1"])}
+    return {"linear_top1": float(results["linear"]["top1"]), "knn_top1": float(results["knn"]["top1"]),
+            "num_test": int(results["linear"]["splits"][0]["num_test"]),
+            "num_classes": int(results["linear"]["splits"][0]["num_classes"])}
 
 
 def cached_top1(encoder: str, overrides: list[str], out_dir: Path, cache: Path) -> dict[str, float]:
@@ -198,7 +201,7 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> d
             "random_linear_top1": rand["linear_top1"], "random_knn_top1": rand["knn_top1"],
             "beats_random": beats, "pretrain_minutes": round(minutes, 2), "steps": steps,
             "final_loss": final_loss(run_dir), "epochs": int(cfg.train.epochs), "batch_size": int(cfg.train.batch_size),
-            "tiny": tiny, "run_dir": str(run_dir)}
+            "tiny": tiny, "run_dir": str(run_dir), "num_test": ssl.get("num_test"), "num_classes": ssl.get("num_classes")}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,6 +255,13 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
     verdict = ("Every recipe beats random initialisation on both protocols." if not failing and not failed else
                f"Not beating random init on both protocols: {', '.join(failing) or 'none'}; "
                f"failed to run: {', '.join(failed) or 'none'}.")
+    noise = ""
+    sized = [r for r in rows if not r.get("error") and r.get("num_test") and r.get("num_classes")]
+    if sized:  # binomial standard error of a top-1 at chance: differences within ~2 of them are noise
+        n, k = min(r["num_test"] for r in sized), max(r["num_classes"] for r in sized)
+        se = 100 * math.sqrt((1 / k) * (1 - 1 / k) / n)
+        noise = (f" With {n} test videos and {k} classes, chance is {100 / k:.1f}% and one binomial standard error "
+                 f"near chance is {se:.1f} points: a difference under ~{2 * se:.0f} points is not evidence.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Learning benchmark: every method against random initialisation\n\n"
@@ -265,7 +275,7 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
         "baseline alike.\n\n"
         f"Measured with:\n\n```\n{command}\n```\n\n"
         f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), no GPU, torch {torch.__version__}.\n\n"
-        f"{table}\n\n{verdict}\n")
+        f"{table}\n\n{verdict}{noise}\n")
 
 
 # ------------------------------------------------------------------------------------------------
