@@ -111,6 +111,8 @@ def probe_with_pyav(path: str | os.PathLike) -> VideoMeta:
         if not container.streams.video:
             raise DecodeError(path, "no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # FFmpeg found no decoder for the (corrupt or unknown) codec id
+            raise DecodeError(path, "video stream has no usable codec (unknown or corrupt codec header)")
         height, width = stream.codec_context.height, stream.codec_context.width
         if height <= 0 or width <= 0:
             raise DecodeError(path, f"video stream has no frame size ({width}x{height})")
