@@ -221,6 +221,8 @@ def extract_audio_features(encoder: torch.nn.Module, index: Any, data: Any, seed
             windows = torch.stack(batch["audio"], dim=1)  # (B, V, 1, ...)
             if kind == "raw":
                 windows = windows[..., : windows.shape[-1] // 160 * 160]  # the CPC encoder's stride
+                # CPC trains on per-window standardised waveforms (methods/cpc.py standardize_input)
+                windows = (windows - windows.mean(dim=-1, keepdim=True)) / windows.std(dim=-1, keepdim=True).clamp_min(1e-5)
             flat = windows.flatten(0, 1).to(device)
             feats.append(encoder.forward_features(flat).float().cpu().view(*windows.shape[:2], -1))
             labels.append(torch.as_tensor(batch["label"]).long())

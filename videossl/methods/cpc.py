@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import MethodConfig
@@ -36,7 +37,13 @@ class CPCConfig(MethodConfig):
     audio_rate: int = 16000  # CPC: 16 kHz LibriSpeech
     pred_steps: int = 12  # CPC: predict 12 steps (120 ms) ahead
     max_positions: int = 0  # context positions scored per step (random subset, 0: all) to bound the N x N logits
-    temperature: float = 1.0  # CPC: raw dot products (log-bilinear score)
+    # CPC scores with raw dot products (temperature 1, normalize false). Without normalisation layers in the encoder
+    # (CPC_audio, Riviere et al. 2020, adds channel norm) a freshly initialised 5-conv ReLU stack gives near-constant,
+    # tiny z on raw audio and the raw-dot-product loss sits at log(N) without moving; cosine scores at temperature 0.1
+    # (wav2vec 2.0's choice) and a per-window standardised waveform train from the first step.
+    normalize: bool = True
+    temperature: float = 0.1
+    standardize_input: bool = True  # zero mean, unit variance per window (wav2vec / CPC_audio normalise the input)
     gain_db: float = 0.0  # random gain augmentation (CPC used none)
 
 
@@ -68,6 +75,8 @@ class CPC(Method):
         h = self.hparams
         wave = batch["audio"][0]  # (B, 1, samples)
         wave = wave[..., : wave.shape[-1] // HOP * HOP]
+        if h.standardize_input:
+            wave = (wave - wave.mean(dim=-1, keepdim=True)) / wave.std(dim=-1, keepdim=True).clamp_min(1e-5)
         z = self.backbone.encode(wave)  # (B, L, width)
         c = self.backbone.context(z)  # (B, L, context_dim); c_t has seen z_{<=t} only
         length = z.shape[1]
@@ -77,7 +86,10 @@ class CPC(Method):
             if 0 < h.max_positions < len(positions):
                 positions = positions[torch.randperm(len(positions), device=z.device)[: h.max_positions]]
             prediction = predictor(c[:, positions])  # (B, N, width): W_k c_t
-            loss, top1 = cpc_info_nce(prediction, z[:, positions + k], h.temperature)
+            target = z[:, positions + k]
+            if h.normalize:
+                prediction, target = F.normalize(prediction, dim=-1), F.normalize(target, dim=-1)
+            loss, top1 = cpc_info_nce(prediction, target, h.temperature)
             losses.append(loss)
             accuracies.append(top1)
         out = {"loss": torch.stack(losses).mean(), "top1_step1": accuracies[0],
