@@ -20,8 +20,10 @@ $(STAMP): requirements.txt setup.py
 # System packages, installed with apt when we are root (otherwise a note, and the tests that need them skip):
 #  - ffmpeg: FFmpeg's shared libraries for torchcodec (the optional third decoder) and the binary that
 #    `videossl data prepare` runs;
-#  - chromium: the headless browser the run-report test renders the HTML page in.
-APT_PACKAGES := $(if $(shell ldconfig -p 2>/dev/null | grep libavcodec),,ffmpeg) $(if $(shell command -v chromium),,chromium)
+#  - chromium: the headless browser the run-report test renders the HTML page in;
+#  - espeak-ng: the speech synthesiser behind `videossl data speech` (CPC speaker probe).
+APT_PACKAGES := $(if $(shell ldconfig -p 2>/dev/null | grep libavcodec),,ffmpeg) $(if $(shell command -v chromium),,chromium) \
+                $(if $(shell command -v espeak-ng),,espeak-ng)
 system-deps:
 	@if [ -z "$(strip $(APT_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

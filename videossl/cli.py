@@ -22,12 +22,17 @@ GROUPS: dict[str, dict[str, tuple[str, str, int]]] = {
         "finetune": ("videossl.eval.commands", "fine-tune the whole network with a classifier", 2),
         "retrieval": ("videossl.eval.commands", "video retrieval: test videos query training videos (R@1/5/10/20)", 2),
         "frozen": ("videossl.eval.commands", "linear probe, kNN and retrieval from one feature extraction", 2),
+        "audio-linear": ("videossl.eval.av_commands", "linear probe on frozen audio features (ESC-50, speakers)", 8),
+        "av-retrieval": ("videossl.eval.av_commands", "audio-visual retrieval of a run (clip->audio, audio->clip)", 8),
+        "av-sync": ("videossl.eval.av_commands", "does an AVC model prefer synchronised over shifted audio?", 8),
+        "av-localise": ("videossl.eval.av_commands", "AVE-Net sound-source localisation maps as PNG overlays", 8),
     },
     "data": {
         "make-synthetic": ("videossl.data.commands", "write the procedural synthetic video+audio dataset", 3),
         "stats": ("videossl.data.stats", "counts per split and class; annotation entries whose video is missing", 3),
         "check": ("videossl.data.commands", "decode-check every video of a dataset and report bad files", 3),
         "prepare": ("videossl.data.commands", "re-encode a dataset (short side, fps, keyframes) and write a manifest", 3),
+        "speech": ("videossl.data.speech", "synthesise a multi-speaker speech set with espeak-ng (CPC probe)", 8),
     },
     "bench": {
         "data": ("videossl.bench.data", "data pipeline throughput vs pytorchvideo, per decoder", 3),
