@@ -179,10 +179,22 @@ def _explain(e: OmegaConfBaseException, schema: DictConfig, source: str) -> User
     return UserError(f"config error at '{full_key}'{where}: {msg}")
 
 
+def _open_free_form_dicts(node: DictConfig) -> None:
+    """``dict[str, Any]`` fields (e.g. ``backbone.kwargs``) take any key; dataclass sections stay strict."""
+    for key in list(node.keys()):
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            if OmegaConf.get_type(child) is dict:
+                OmegaConf.set_struct(child, False)
+            else:
+                _open_free_form_dicts(child)
+
+
 def merge_into_schema(schema: Any, *layers: tuple[DictConfig, str]) -> DictConfig:
     """Merge ``(config, source name)`` layers onto a dataclass schema in struct mode, explaining errors."""
     base = OmegaConf.structured(schema)
     OmegaConf.set_struct(base, True)
+    _open_free_form_dicts(base)
     for layer, source in layers:
         try:
             base = OmegaConf.merge(base, layer)

@@ -60,15 +60,16 @@ def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "ru
     pretrain_minutes = (time.perf_counter() - started) / 60
 
     data = _eval_data_overrides(cfg) + EVAL_OVERRIDES + SUPERVISED_OVERRIDES + list(eval_overrides or [])
+    random_init = write_random_init(cfg, out / "random_init.pt")
     rows: list[dict] = []
-    encoders = [("random init", f"random:{cfg.backbone.name}"), (f"SSL ({cfg.method.name})", str(run_dir / "encoder.pt"))]
+    encoders = [("random init", str(random_init)), (f"SSL ({cfg.method.name})", str(run_dir / "encoder.pt"))]
     for label, encoder in encoders:
-        tag = "random" if encoder.startswith("random:") else "ssl"
+        tag = "random" if encoder == str(random_init) else "ssl"
         ecfg = load_eval_config(encoder, None, data + [f"out_dir={out / ('eval-' + tag)}"])
         results = run_frozen_protocols(ecfg, ("linear", "knn"))
         rows.append({"encoder": label, "linear_top1": results["linear"]["top1"], "knn_top1": results["knn"]["top1"]})
     if supervised:
-        ecfg = load_eval_config(f"random:{cfg.backbone.name}", None, data + [f"out_dir={out / 'supervised'}"])
+        ecfg = load_eval_config(str(random_init), None, data + [f"out_dir={out / 'supervised'}"])
         result = run_finetune(ecfg)
         rows.append({"encoder": "supervised (upper bound)", "linear_top1": result["top1"], "knn_top1": None})
 
@@ -84,6 +85,19 @@ def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "ru
     if not (ssl["linear_top1"] > rand["linear_top1"] and ssl["knn_top1"] > rand["knn_top1"]):
         print("WARNING: the SSL encoder does not beat random initialisation on both protocols; this is a defect.")
     return summary
+
+
+def write_random_init(cfg: DictConfig, path: Path) -> Path:
+    """The same backbone (name and kwargs, e.g. residual-frame input) at random initialisation, seeded like the
+    pretraining run, as an ``encoder.pt``: the baseline of the table and the start of the supervised bound."""
+    import torch
+
+    from .backbones import create_backbone, save_encoder
+
+    kwargs = dict(cfg.backbone.kwargs)
+    torch.manual_seed(cfg.train.seed)
+    save_encoder(path, create_backbone(cfg.backbone.name, **kwargs), cfg.backbone.name, kwargs)
+    return path
 
 
 def format_quickstart_table(rows: list[dict]) -> str:

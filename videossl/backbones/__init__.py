@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..errors import UserError
 from . import audio, dpc_resnet, framewise, pytorchvideo_video, torchvision_video, video_vit
 from .base import Backbone
 from .tiny import TinyResNet3d
@@ -102,12 +103,18 @@ BACKBONE_CARDS: dict[str, tuple[str, str]] = {
 }
 
 
-def create_backbone(name: str, channels_last: bool = False, compile: bool = False, **kwargs: Any) -> Backbone:
+def create_backbone(name: str, channels_last: bool = False, compile: bool = False, input_transform: str = "rgb",
+                    **kwargs: Any) -> Backbone:
     """Build a backbone by its ``BACKBONES`` name; an unknown name names the closest valid one.
 
     ``kwargs`` go to the constructor (``in_channels``, ``pretrained=/local/path`` ...); ``channels_last``
-    and ``compile`` are the run-time options of ``Backbone.set_runtime_options``.
+    and ``compile`` are the run-time options of ``Backbone.set_runtime_options``; ``input_transform="residual"``
+    feeds the network residual frames (``residual.py``).
     """
+    from .residual import INPUT_TRANSFORMS
+
+    if input_transform not in INPUT_TRANSFORMS:
+        raise UserError(f"backbone input_transform '{input_transform}' is not one of {', '.join(INPUT_TRANSFORMS)}")
     if name not in BACKBONES:
         close = difflib.get_close_matches(name, list(BACKBONES), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (choose from: {', '.join(BACKBONES)})"
@@ -115,7 +122,8 @@ def create_backbone(name: str, channels_last: bool = False, compile: bool = Fals
     backbone = BACKBONES[name](**kwargs)
     if channels_last or compile:
         backbone.set_runtime_options(channels_last=channels_last, compile=compile)
-    return backbone
+    wrapper = INPUT_TRANSFORMS[input_transform]
+    return wrapper(backbone) if wrapper is not None else backbone
 
 
 def count_parameters(name: str, **kwargs: Any) -> int:
@@ -124,6 +132,7 @@ def count_parameters(name: str, **kwargs: Any) -> int:
     Default builds are cached (VideoMAE's constructor computes its sinusoid table in Python: seconds).
     """
     kwargs.pop("pretrained", None)
+    kwargs.pop("input_transform", None)  # a parameter-free wrapper
     if not kwargs:
         return _count_default_parameters(name)
     with torch.device("meta"):

@@ -1,0 +1,45 @@
+"""Residual-frame input: a backbone that sees ``x[t+1] - x[t]`` instead of the frames themselves.
+
+Tao, Wang & Yamasaki, "Rethinking Motion Representation: Residual Frames with 3D ConvNets for Better Action
+Recognition" (2020) and their "Self-supervised Video Representation Learning Using Inter-intra Contrastive
+Framework" (ACM MM 2020) use residual frames as a cheap motion stream: the static appearance cancels and what
+moves remains. Chosen with ``backbone.kwargs.input_transform=residual``; ``encoder.pt`` keeps the kwarg, so every
+evaluation of such an encoder feeds it residuals too.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import Backbone
+
+
+def residual_frames(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, T, H, W)`` -> ``(B, C, T, H, W)``: ``x[:, :, t+1] - x[:, :, t]``, the last step repeated so T is
+    unchanged. At ``T=1`` there is no motion: the output is zeros."""
+    if x.shape[2] < 2:
+        return torch.zeros_like(x)
+    diff = x[:, :, 1:] - x[:, :, :-1]
+    return torch.cat([diff, diff[:, :, -1:]], dim=2)
+
+
+class ResidualInput(Backbone):
+    """Wraps a video backbone so every entry point (features, tokens, taps) sees residual frames."""
+
+    def __init__(self, inner: Backbone):
+        super().__init__()
+        self.inner = inner
+        self.num_features = inner.num_features
+        self.modality = inner.modality
+        self.tap_names = inner.tap_names
+
+    def forward_tokens(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return self.inner.forward_tokens(residual_frames(x), *args, **kwargs)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.forward_features(residual_frames(x))
+
+    def feature_taps(self, x: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
+        return self.inner.feature_taps(residual_frames(x), names)
+
+
+INPUT_TRANSFORMS = {"rgb": None, "residual": ResidualInput}
