@@ -124,15 +124,42 @@ def read_yaml(path: str | Path | None) -> DictConfig:
     return loaded
 
 
+def _override_value(text: str) -> Any:
+    """A command-line value: numbers, booleans, null and ``[...]`` / ``{...}`` are YAML; everything else (paths
+    with `` #``, ``: ``, ``@``, spaces...) is kept verbatim as a string."""
+    import yaml
+
+    if text.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise UserError(f"cannot parse the value {text!r}: {str(e).splitlines()[0]}") from None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if value is None and text.strip() not in ("null", "~", "None", ""):
+        return text  # e.g. "# comment" only
+    if isinstance(value, str):
+        try:
+            return float(text)  # YAML 1.1 reads "1e-3" as a string
+        except ValueError:
+            return text
+    return value if isinstance(value, (bool, int, float)) or value is None else text
+
+
 def parse_overrides(overrides: list[str]) -> DictConfig:
     """``["a.b=1", "c=x"]`` -> config. Each item must be ``key=value``."""
+    merged = OmegaConf.create({})
     for item in overrides:
-        if "=" not in item or item.startswith("="):
+        key, sep, text = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
             raise UserError(f"override '{item}' is not of the form key=value")
-    try:
-        return OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as e:
-        raise UserError(f"cannot parse overrides {overrides}: {e.msg if hasattr(e, 'msg') else e}") from None
+        nested: Any = _override_value(text)
+        for part in reversed(key.split(".")):
+            nested = {part: nested}
+        merged = OmegaConf.merge(merged, OmegaConf.create(nested))
+    return merged
 
 
 def _valid_keys(schema_node: Any, full_key: str) -> tuple[str, list[str]]:

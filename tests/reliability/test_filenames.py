@@ -96,8 +96,6 @@ def test_pretrain_run(weird_root, tmp_path):
     assert load_checkpoint(run_dir / "last.ckpt")["step"] == 2 and (run_dir / "encoder.pt").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="config.parse_overrides parses values as YAML: ' #' starts a comment and "
-                                       "silently truncates 'data.root=/x/data set #1' to '/x/data set' (reported)")
 def test_command_line_overrides_keep_special_paths(weird_root):
     cfg = load_pretrain_config(None, ["method.name=simclr", f"data.root={weird_root}"])
     assert cfg.data.root == str(weird_root)
