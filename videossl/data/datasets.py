@@ -22,6 +22,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from videossl.data.decode import release_free_heap
 from videossl.data.sampling import VideoMeta, ViewSpec
 from videossl.errors import UserError
 
@@ -29,6 +30,7 @@ logger = logging.getLogger("videossl.data")
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".ogv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+TRIM_HEAP_EVERY = 1000  # samples per process between malloc_trim calls (decord's RSS creep: docs/reliability.md)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac")
 
 
@@ -463,6 +465,9 @@ class VideoDataset:
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
+        self._reads = getattr(self, "_reads", 0) + 1
+        if self._reads % TRIM_HEAP_EVERY == 0:  # decoders' freed frame buffers stay mapped otherwise (docs/reliability.md)
+            release_free_heap()
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} entries")
         last = None

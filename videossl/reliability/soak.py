@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from videossl.data.decode import release_free_heap
+
 
 def rss_mb() -> float:
     """Resident set size of this process in MiB (Linux ``/proc``; 0.0 where unavailable)."""
@@ -30,22 +32,6 @@ def rss_mb() -> float:
     except OSError:
         pass
     return 0.0
-
-
-def release_free_heap() -> bool:
-    """Ask glibc to return freed heap pages to the OS (``malloc_trim(0)``); False where there is no glibc.
-
-    FFmpeg and decord allocate and free many frame-sized buffers; glibc keeps freed chunks mapped, so RSS creeps up
-    (fragmentation) although nothing is leaked. Trimming before a sample separates that from a real leak."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return False
-    return True
 
 
 def soak_dataset(root: str | Path, videos: int = 8) -> list[str]:
