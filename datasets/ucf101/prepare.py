@@ -8,9 +8,8 @@ how many listed videos are missing under ``--root``.
 """
 import argparse
 import sys
-from pathlib import Path
 
-from videossl.data.datasets import read_dataset, write_manifest
+from videossl.data.manifests import write_split_manifests
 
 
 def main(argv=None) -> int:
@@ -19,12 +18,7 @@ def main(argv=None) -> int:
     parser.add_argument("--annotations", default=None, help="folder with classInd.txt, trainlist0k.txt, testlist0k.txt")
     parser.add_argument("--out", required=True, help="where the manifests go")
     args = parser.parse_args(argv)
-    for split_id in (1, 2, 3):
-        for split in ("train", "test"):
-            index = read_dataset("ucf101", args.root, split, split_id, annotations=args.annotations)
-            path = write_manifest(index, Path(args.out) / f"split{split_id}" / f"{split}.csv")
-            missing = sum(not Path(e.path).is_file() for e in index.entries)
-            print(f"{path}: {len(index.entries)} videos, {len(index.class_names)} classes, {missing} missing")
+    write_split_manifests("ucf101", args.root, args.annotations, args.out)
     return 0
 
 
