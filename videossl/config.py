@@ -44,6 +44,7 @@ class DataConfig:
     prefetch_factor: int = 4
     persistent_workers: bool = True
     pin_memory: bool = True  # only takes effect on GPU
+    gpu_augment: bool = False  # workers crop + flip; colour/blur/solarize/normalise run batched on the device
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

@@ -82,11 +82,16 @@ class ViewSpec(NamedTuple):
     ``(T, H, W, C)`` frames of one view and return float ``(C, T, H, W)``; audio callables take a float
     ``(1, samples)`` waveform and return ``(1, samples)`` or log-mel ``(1, n_mels, frames)``.
     audio_rate: sample rate audio views are decoded at (Hz); ``None`` when the method needs no audio.
+    device_transforms: with ``data.gpu_augment``, the workers only crop and flip (``build_video_transform("crop")``)
+    and these batched augmentations (colour, blur, solarize, normalisation) run on the training device.
     """
 
     sampler: ClipSampler
     transforms: dict[str, Any]
     audio_rate: int | None = None
+    # Optional second stage run by the engine on the device, one callable per video view in batch order:
+    # ``(B, C, T, H, W)`` float in [0, 1] -> augmented, normalised batch (``data.gpu_augment``).
+    device_transforms: tuple[Any, ...] | None = None
 
 
 # ----------------------------------------------------------------------------------------------------

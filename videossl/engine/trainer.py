@@ -92,7 +92,8 @@ def pretrain(cfg: DictConfig) -> Path:
 
     # --- model, data, optimizer ---
     method = METHODS[cfg.method.name](cfg)
-    dataset = build_dataset(cfg.data, method.views(), split=cfg.data.split, seed=tc.seed)
+    views = method.views()
+    dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed)
     loader, sampler = build_train_loader(
         dataset, tc.batch_size, seed=tc.seed, rank=fabric.global_rank, world_size=fabric.world_size,
         num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
@@ -156,6 +157,8 @@ def pretrain(cfg: DictConfig) -> Path:
         for batch in loader:
             window["data"] += time.perf_counter() - tick
             batch = fabric.to_device(batch)
+            if views.device_transforms:  # data.gpu_augment: per-view batched augmentation on the device
+                batch["video"] = [aug(v) for aug, v in zip(views.device_transforms, batch["video"])]
             info = StepInfo(step, total_steps, epoch)
             sched = apply_schedules(optimizer, cfg.optim, step, total_steps, steps_per_epoch)
             batch_in_epoch += 1
