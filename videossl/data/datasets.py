@@ -386,10 +386,12 @@ class _ImageReader:
 
     def frames(self, path: str, indices, short_side: int | None = None):
         import torch
-        from torchvision.io import ImageReadMode, decode_image, read_file
+        from PIL import Image
         from torchvision.transforms.v2.functional import resize
 
-        image = decode_image(read_file(path), mode=ImageReadMode.RGB)  # (3, H, W) uint8
+        # Pillow, not torchvision.io: torchvision's libpng fails ("Internal error") once decord's libraries are loaded
+        with Image.open(path) as img:
+            image = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)  # (3, H, W) uint8
         if short_side:
             image = resize(image, [short_side], antialias=True)
         return image.permute(1, 2, 0).unsqueeze(0).expand(len(indices), -1, -1, -1).contiguous() \
