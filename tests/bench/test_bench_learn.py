@@ -5,6 +5,7 @@ import argparse
 import json
 
 import pytest
+import torch
 
 from videossl.bench import learn
 from videossl.errors import UserError
@@ -34,7 +35,11 @@ def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, 
     # the SSL encoder and the random-init baseline were evaluated with the pretraining clip geometry
     linear = json.loads((out / "simclr_synthetic_tiny3d" / "eval" / "linear.json").read_text())
     assert (linear["data"]["num_frames"], linear["data"]["crop_size"]) == (4, 32)
-    random_cache = json.loads((out / "random-tiny_r3d.json").read_text())
+    # random init is the recipe's architecture, residual-frame input included, seeded like the run
+    [random_json] = out.glob("random-tiny_r3d-*.json")
+    random_cache = json.loads(random_json.read_text())
+    random_encoder = torch.load(random_json.with_suffix("") / "encoder.pt", weights_only=True)
+    assert random_encoder["kwargs"]["input_transform"] == "residual"
     assert len(random_cache) == 1 and random_cache[0]["result"]["linear_top1"] == row["random_linear_top1"]
     table = (out / "learn.md").read_text()
     assert table.count("| simclr_synthetic_tiny3d | simclr | tiny_r3d |") == 1
@@ -45,15 +50,15 @@ def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, 
     # a rerun finds the finished run: no new training rows, the same minutes, both evaluations from their caches
     metrics_before = (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text()
     first_out = capsys.readouterr().out
-    assert "random:tiny_r3d) [%]" in first_out and "encoder.pt) [%]" in first_out
+    assert f"{random_json.stem}/encoder.pt) [%]" in first_out and "pretrain/encoder.pt) [%]" in first_out
     assert learn.COMMANDS["learn"][1](_args(*argv)) == 0
     again = json.loads((out / "learn.json").read_text())["rows"]
     assert len(again) == 1 and again[0]["pretrain_minutes"] == row["pretrain_minutes"]
     assert (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text() == metrics_before
-    assert len(json.loads((out / "random-tiny_r3d.json").read_text())) == 1
+    assert len(json.loads(random_json.read_text())) == 1
     rerun_out = capsys.readouterr().out
     # neither the SSL encoder nor random init was evaluated again
-    assert "random:tiny_r3d" not in rerun_out and "encoder.pt) [%]" not in rerun_out
+    assert "encoder.pt) [%]" not in rerun_out
 
 
 def test_recipe_selection_and_bad_recipes(tmp_path):

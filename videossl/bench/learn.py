@@ -11,8 +11,9 @@ Per recipe (``--all``: every ``recipes/*_synthetic_*.yaml``):
 2. linear probe + kNN (:func:`videossl.eval.frozen.run_frozen_protocols`) of the pretrained encoder on the
    synthetic labeled train/test sets, with the pretraining clip geometry (the quickstart's
    ``_eval_data_overrides``) and the quickstart's test views and classifier settings;
-3. the same two protocols for ``random:<backbone>`` (the same architecture at random initialisation),
-   once per backbone and evaluation setting, cached in ``<out>/random-<backbone>.json``.
+3. the same two protocols for the same backbone (name and kwargs, e.g. residual-frame input) at random
+   initialisation seeded like the run (the quickstart's ``write_random_init``), once per architecture and
+   evaluation setting, cached in ``<out>/random-<backbone>[-<kwargs hash>].json``.
 
 The table (recipe, method, backbone, linear / kNN top-1 of the SSL encoder and of random init, whether SSL
 beats random init on both, pretraining minutes) is printed and written to ``<out>/learn.json`` and
@@ -183,10 +184,21 @@ def final_loss(run_dir: Path) -> float | None:
     return float(losses[-1]) if losses else None
 
 
+def random_init_tag(cfg) -> str:
+    """``<backbone>`` or ``<backbone>-<kwargs hash>``: one random-init baseline per architecture and seed."""
+    from omegaconf import OmegaConf
+
+    kwargs = OmegaConf.to_container(cfg.backbone.kwargs, resolve=True) or {}
+    if not kwargs and int(cfg.train.seed) == 0:
+        return cfg.backbone.name
+    key = json.dumps({"kwargs": kwargs, "seed": int(cfg.train.seed)}, sort_keys=True)
+    return f"{cfg.backbone.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
 def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> dict:
     """Pretrain one recipe, evaluate it and random init with the same geometry -> one table row."""
     from videossl.config import load_pretrain_config
-    from videossl.quickstart import _eval_data_overrides
+    from videossl.quickstart import _eval_data_overrides, write_random_init
 
     name = recipe.stem
     cfg = load_pretrain_config(recipe, [*overrides, f"train.run_dir={out / name / 'pretrain'}", "train.resume=auto"])
@@ -194,7 +206,10 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> d
     evaluation = _eval_data_overrides(cfg) + eval_overrides(tiny)
     ssl = cached_top1(str(run_dir / "encoder.pt"), evaluation, out / name / "eval", out / name / "eval" / "bench_eval.json")
     backbone = cfg.backbone.name
-    rand = cached_top1(f"random:{backbone}", evaluation, out / f"random-{backbone}", out / f"random-{backbone}.json")
+    rand_dir = out / f"random-{random_init_tag(cfg)}"
+    rand_dir.mkdir(parents=True, exist_ok=True)
+    rand_encoder = write_random_init(cfg, rand_dir / "encoder.pt")
+    rand = cached_top1(str(rand_encoder), evaluation, rand_dir, out / f"random-{random_init_tag(cfg)}.json")
     beats = ssl["linear_top1"] > rand["linear_top1"] and ssl["knn_top1"] > rand["knn_top1"]
     return {"recipe": name, "method": cfg.method.name, "backbone": cfg.backbone.name,
             "linear_top1": ssl["linear_top1"], "knn_top1": ssl["knn_top1"],
