@@ -14,6 +14,7 @@ from .cpc import CPC
 from .cubic_puzzle import CubicPuzzle
 from .dino import DINO
 from .dpc import DPC
+from .elo import ELo
 from .inpainting import Inpainting
 from .jigsaw import Jigsaw
 from .l3 import L3
@@ -62,6 +63,7 @@ METHODS: dict[str, type[Method]] = {
     "l3": L3,
     "avenet": AVENet,
     "cpc": CPC,
+    "elo": ELo,
 }
 
 __all__ = ["METHODS", "Method", "StepInfo"]
