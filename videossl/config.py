@@ -40,6 +40,7 @@ class DataConfig:
     frame_stride: int = 2  # frames skipped between sampled frames
     crop_size: int = 64
     short_side: int = 0  # resize in the decoder to this short side; 0 keeps the file's size
+    decode_timeout_s: float = 60.0  # a probe + decode taking longer skips the file as broken (reported); 0: no limit
     num_workers: int = 2
     prefetch_factor: int = 4
     persistent_workers: bool = True

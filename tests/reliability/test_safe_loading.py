@@ -3,6 +3,7 @@ recipes never construct Python objects."""
 import pickle
 
 import pytest
+import torch
 
 from videossl.backbones import load_encoder
 from videossl.config import load_pretrain_config
@@ -39,9 +40,18 @@ def test_malicious_checkpoint_is_refused_on_resume(tiny_pool, tmp_path, tools):
 def test_malicious_encoder_is_refused(tmp_path):
     evil, marker = tmp_path / "encoder.pt", tmp_path / "pwned"
     write_evil(evil, marker, key="state_dict")
-    with pytest.raises((pickle.UnpicklingError, UserError), match="(?i)weights.only|refusing"):
+    with pytest.raises(UserError, match="refusing to load .*encoder.pt: it is not a plain-tensor encoder file"):
         load_encoder(evil)
     assert not marker.exists()
+    # the CLI path too: an evaluation given such an encoder exits with the one-line error, the payload never runs
+    from videossl.cli import main
+
+    assert main(["eval", "knn", str(evil), f"out_dir={tmp_path / 'eval'}"]) == 2
+    assert not marker.exists()
+    junk = tmp_path / "junk.pt"
+    torch.save({"weights": torch.zeros(2)}, junk)
+    with pytest.raises(UserError, match="junk.pt: not an encoder file written by videossl"):
+        load_encoder(junk)
 
 
 @pytest.mark.parametrize("tag", ["!!python/object/apply:builtins.open", "!!python/object/new:builtins.open"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import pickle
 from pathlib import Path
 from typing import Any, Callable
 
@@ -177,7 +178,15 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Backbone:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"encoder file not found: {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        raise UserError(f"refusing to load {path}: it is not a plain-tensor encoder file ({first[:160]})") from None
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise UserError(f"cannot read encoder file {path}: {str(e).splitlines()[0][:200]}") from None
+    if not isinstance(payload, dict) or not {"backbone", "kwargs", "state_dict"} <= set(payload):
+        raise UserError(f"{path}: not an encoder file written by videossl (expected keys backbone, kwargs, state_dict)")
     kwargs = {k: v for k, v in payload["kwargs"].items() if k != "pretrained"}
     backbone = create_backbone(payload["backbone"], **kwargs)
     backbone.load_state_dict(payload["state_dict"])

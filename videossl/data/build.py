@@ -47,4 +47,5 @@ def build_dataset(data_cfg: DictConfig, views: ViewSpec, split: str, seed: int =
     if len(index.entries) == 0:
         raise UserError(f"data: no videos found for format={data_cfg.format} root={data_cfg.root!r} split={split}")
     return VideoDataset(index, views, decoder=data_cfg.decoder, seed=seed,
-                        short_side=data_cfg.short_side or None, bad_file_log=bad_file_log)
+                        short_side=data_cfg.short_side or None, bad_file_log=bad_file_log,
+                        decode_timeout_s=data_cfg.get("decode_timeout_s", 60.0))

@@ -439,13 +439,19 @@ class VideoDataset:
     scope, so a key gives the same sample in any worker, after any resume. A file that fails to probe or
     decode is skipped: attempt ``k`` loads another index drawn from that attempt's rng, ``num_skipped``
     counts it, one warning per file goes to the ``videossl.data`` logger and ``path<TAB>reason`` to
-    ``bad_file_log``. After ``max_retries`` consecutive failures a ``DatasetError`` says so.
+    ``bad_file_log``. A probe + decode that takes longer than ``decode_timeout_s`` (0: no limit) counts as a
+    broken file too (``videossl.data.timeout``). After ``max_retries`` consecutive failures a ``DatasetError``
+    says so.
     ``decode_calls`` counts video decodes (one per sample: the union of all views' frames).
     """
 
     def __init__(self, index: DatasetIndex, views: ViewSpec, decoder: str | Any = "decord", seed: int = 0,
-                 short_side: int | None = None, max_retries: int = 10, bad_file_log: str | None = None):
+                 short_side: int | None = None, max_retries: int = 10, bad_file_log: str | None = None,
+                 decode_timeout_s: float = 60.0):
+        from videossl.data.timeout import TimedCaller
+
         self.index, self.views, self.seed = index, views, seed
+        self._bounded = TimedCaller(decode_timeout_s)
         self.short_side, self.max_retries, self.bad_file_log = short_side, max_retries, bad_file_log
         self._decoder_spec = decoder
         self._decoder = None if isinstance(decoder, str) else decoder
@@ -477,7 +483,7 @@ class VideoDataset:
             rng = np.random.default_rng([self.seed, epoch, index, attempt])
             current = index if attempt == 0 else int(rng.integers(len(self)))
             try:
-                clips, waves, targets = self._decode_views(current, rng)
+                clips, waves, targets = self._bounded_decode(current, rng)
             except _BadFile as bad:
                 self._record_bad(bad)
                 last = bad
@@ -495,6 +501,14 @@ class VideoDataset:
         if suffix in AUDIO_EXTENSIONS:
             return _AudioFileReader(self._decoder)
         return self._decoder
+
+    def _bounded_decode(self, current: int, rng: np.random.Generator):
+        from videossl.data.timeout import CallTimeout
+
+        try:
+            return self._bounded(self._decode_views, current, rng)
+        except CallTimeout as err:
+            raise _BadFile(self.index.entries[current].path, f"probe/decode {err} (data.decode_timeout_s)") from None
 
     def _decode_views(self, current: int, rng: np.random.Generator):
         entry = self.index.entries[current]
