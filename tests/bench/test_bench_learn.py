@@ -100,3 +100,14 @@ def test_a_changed_recipe_does_not_silently_reuse_the_old_run(tmp_path, monkeypa
     assert learn.run(_args("--recipes", "simclr_synthetic_tiny3d", "--tiny", "--out", str(out))) == 1
     row = json.loads((out / "learn.json").read_text())["rows"][0]
     assert "different configuration" in row["error"] and "failed:" in (out / "learn.md").read_text()
+
+
+def test_per_class_table_has_random_init_then_one_column_per_recipe():
+    rows = [{"recipe": "a", "method": "simclr", "linear_per_class": {"left": 0.5, "up": 1.0},
+             "random_linear_per_class": {"left": 0.25, "up": 0.0}},
+            {"recipe": "b", "error": "crashed"},
+            {"recipe": "c", "method": "vcop", "linear_per_class": {"left": 0.75, "up": None}}]
+    assert learn.format_per_class(rows).splitlines() == [
+        "| class | random init | simclr | vcop |", "|---|---:|---:|---:|",
+        "| left | 25 | 50 | 75 |", "| up | 0 | 100 | - |"]
+    assert learn.format_per_class(rows[:1]) == ""  # one recipe: nothing to compare

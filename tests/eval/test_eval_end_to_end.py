@@ -44,6 +44,10 @@ def test_frozen_protocols_share_one_extraction_and_write_json(colour_folder_data
         for key in keys:
             assert 0.0 <= written[key] <= 1.0
             assert written[key] == pytest.approx(results[name][key])
+    for name in ("linear", "knn"):  # per-class top-1, weighted by each class's test videos, gives back top-1
+        split = json.loads((tmp_path / f"{name}.json").read_text())["splits"][0]
+        per_class = split["per_class_top1"]
+        assert len(per_class) == 3 and sum(per_class.values()) / 3 == pytest.approx(split["top1"])  # 2 test videos each
     assert (tmp_path / "tsne.png").stat().st_size > 0
     # Classes differ by colour, which even random 3D convolutions separate: a mislabelled or shuffled
     # feature/label pairing would be at chance (1/3).

@@ -94,3 +94,11 @@ def test_aggregate_splits_mean_and_sample_std():
     assert out["splits"] == splits
     assert aggregate_splits(splits[:1], ["top1"])["std"]["top1"] == 0.0
 
+
+
+def test_per_class_top1_counts_each_class_on_its_own_rows():
+    from videossl.eval.metrics import per_class_top1
+
+    scores = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.7, 0.3, 0.0], [0.1, 0.9, 0.0]])
+    labels = torch.tensor([0, 1, 1, 1])  # class 0: 1/1 right; class 1: 2/3 right; class 2: no test rows
+    assert per_class_top1(scores, labels, ["a", "b", "c"]) == {"a": 1.0, "b": 2 / 3, "c": None}

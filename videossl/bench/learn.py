@@ -151,6 +151,7 @@ def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, 
     ecfg = load_eval_config(encoder, None, overrides + [f"out_dir={out_dir}"])
     results = run_frozen_protocols(ecfg, ("linear", "knn"))
     return {"linear_top1": float(results["linear"]["top1"]), "knn_top1": float(results["knn"]["top1"]),
+            "linear_per_class": results["linear"]["splits"][0].get("per_class_top1"),
             "num_test": int(results["linear"]["splits"][0]["num_test"]),
             "num_classes": int(results["linear"]["splits"][0]["num_classes"])}
 
@@ -216,7 +217,8 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> d
             "random_linear_top1": rand["linear_top1"], "random_knn_top1": rand["knn_top1"],
             "beats_random": beats, "pretrain_minutes": round(minutes, 2), "steps": steps,
             "final_loss": final_loss(run_dir), "epochs": int(cfg.train.epochs), "batch_size": int(cfg.train.batch_size),
-            "tiny": tiny, "run_dir": str(run_dir), "num_test": ssl.get("num_test"), "num_classes": ssl.get("num_classes")}
+            "tiny": tiny, "run_dir": str(run_dir), "num_test": ssl.get("num_test"), "num_classes": ssl.get("num_classes"),
+            "linear_per_class": ssl.get("linear_per_class"), "random_linear_per_class": rand.get("linear_per_class")}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,6 +242,25 @@ def format_table(rows: list[dict]) -> str:
         lines.append(f"| {r['recipe']} | {r['method']} | {r['backbone']} | {pct(r['linear_top1'])} "
                      f"| {pct(r['knn_top1'])} | {pct(r['random_linear_top1'])} | {pct(r['random_knn_top1'])} "
                      f"| {'yes' if r['beats_random'] else 'no'} | {r.get('steps', '-')} | {r['pretrain_minutes']:.1f} |")
+    return "\n".join(lines)
+
+
+def format_per_class(rows: list[dict]) -> str:
+    """Linear-probe top-1 per class (rows), one column per recipe that recorded it, random init first; "" if
+    fewer than two recipes did. Each cell rests on a class's few test videos: read it as a trend, not a result."""
+    rows = [r for r in rows if not r.get("error") and r.get("linear_per_class")]
+    if len(rows) < 2:
+        return ""
+    classes = list(rows[0]["linear_per_class"])
+    random_row = next((r["random_linear_per_class"] for r in rows if r.get("random_linear_per_class")), None)
+    columns = ([("random init", random_row)] if random_row else []) + [(r["method"], r["linear_per_class"]) for r in rows]
+
+    def pct(v: Any) -> str:
+        return "-" if v is None else f"{100 * float(v):.0f}"
+
+    lines = ["| class | " + " | ".join(name for name, _ in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    lines += [f"| {c} | " + " | ".join(pct(values.get(c)) for _, values in columns) + " |" for c in classes]
     return "\n".join(lines)
 
 
@@ -277,6 +298,10 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
         se = 100 * math.sqrt((1 / k) * (1 - 1 / k) / n)
         noise = (f" With {n} test videos and {k} classes, chance is {100 / k:.1f}% and one binomial standard error "
                  f"near chance is {se:.1f} points: a difference under ~{2 * se:.0f} points is not evidence.")
+    per_class = format_per_class(rows)
+    if per_class:
+        per_class = ("\n## Linear-probe top-1 per class (%)\n\nFrom the same evaluations (recipes evaluated before "
+                     "per-class numbers were recorded have no column).\n\n" + per_class + "\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Learning benchmark: every method against random initialisation\n\n"
@@ -290,7 +315,7 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
         "baseline alike.\n\n"
         f"Measured with:\n\n```\n{command}\n```\n\n"
         f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), no GPU, torch {torch.__version__}.\n\n"
-        f"{table}\n\n{verdict}{noise}\n")
+        f"{table}\n\n{verdict}{noise}\n" + per_class)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -81,8 +81,8 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
 
     from .features import load_eval_encoder, resolve_device, train_and_test_features
     from .knn import knn_class_scores
-    from .linear import evaluate_linear_probe
-    from .metrics import retrieval_recall, topk_accuracy, video_level_features
+    from .linear import evaluate_linear_probe, linear_probe_scores
+    from .metrics import per_class_top1, retrieval_recall, topk_accuracy, video_level_features
     from .report import plot_tsne
 
     unknown = [p for p in protocols if p not in FROZEN_PROTOCOLS]
@@ -99,8 +99,9 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
         train_videos, test_videos = video_level_features(train.features), video_level_features(test.features)
         if "linear" in protocols:
             torch.manual_seed(int(cfg.seed))
-            numbers, _ = evaluate_linear_probe(train, test, cfg.linear, seed=int(cfg.seed), device=device)
-            per_split["linear"].append({**info, **numbers})
+            numbers, probe = evaluate_linear_probe(train, test, cfg.linear, seed=int(cfg.seed), device=device)
+            classes = per_class_top1(linear_probe_scores(probe, test.features), test.labels, test.class_names)
+            per_split["linear"].append({**info, **numbers, "per_class_top1": classes})
             if cfg.linear.tsne and split_id == split_ids(cfg.data)[0]:
                 plot_tsne(test_videos, test.labels, test.class_names, Path(cfg.out_dir) / "tsne.png",
                           max_points=int(cfg.linear.tsne_max_points), seed=int(cfg.seed),
@@ -108,7 +109,8 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
         if "knn" in protocols:
             scores = knn_class_scores(train_videos, train.labels, test_videos, len(train.class_names),
                                       k=int(cfg.knn.k), temperature=float(cfg.knn.temperature))
-            per_split["knn"].append({**info, **topk_accuracy(scores, test.labels, ks=(1, 5))})
+            per_split["knn"].append({**info, **topk_accuracy(scores, test.labels, ks=(1, 5)),
+                                     "per_class_top1": per_class_top1(scores, test.labels, test.class_names)})
         if "retrieval" in protocols:
             ks = [int(k) for k in cfg.retrieval.ks]
             recall = retrieval_recall(test_videos, test.labels, train_videos, train.labels, ks=ks)

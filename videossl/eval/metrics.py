@@ -27,6 +27,20 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] 
     return out
 
 
+def per_class_top1(scores: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> dict[str, float | None]:
+    """Top-1 accuracy of each class: ``{class name: fraction of its test rows predicted right}``.
+
+    scores: ``(N, C)``; labels: ``(N,)``. A class with no test rows maps to ``None``.
+    """
+    predicted = scores.argmax(dim=1)
+    out: dict[str, float | None] = {}
+    for c, name in enumerate(class_names):
+        rows = labels == c
+        count = int(rows.sum())
+        out[str(name)] = int((predicted[rows] == c).sum()) / count if count else None
+    return out
+
+
 def average_view_scores(logits: torch.Tensor) -> torch.Tensor:
     """Multi-view test: softmax each view's logits, average over views.
 
