@@ -91,6 +91,10 @@ class TrainConfig:
     ckpt_every: int = 0  # optimizer steps between checkpoints; 0: end of every epoch only
     progress: bool = True
     plots: bool = True
+    # GPU path (issue 10; docs/benchmarks.md). Run-time only: encoder.pt and checkpoints are unchanged.
+    compile: bool = False  # torch.compile the backbone's forward_features (first steps compile)
+    channels_last: bool = False  # channels_last_3d weights and inputs for 3D CNNs (fast cuDNN layout under bf16)
+    activation_checkpointing: bool = False  # ViTs: recompute each block in backward (less memory, ~1/3 more compute)
 
 
 @dataclass

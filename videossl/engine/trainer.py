@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import types
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ def pretrain(cfg: DictConfig) -> Path:
 
     # --- model, data, optimizer ---
     method = METHODS[cfg.method.name](cfg)
+    apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
     views = method.views()
     dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed)
     loader, sampler = build_train_loader(
@@ -232,6 +234,45 @@ def pretrain(cfg: DictConfig) -> Path:
             plot_metrics(run_dir)
         fabric.print(f"run directory: {run_dir}")
     return run_dir
+
+
+def apply_runtime_options(method: torch.nn.Module, train_cfg: DictConfig) -> None:
+    """The GPU-path options of ``train``: ``compile`` and ``channels_last`` go to every backbone the method owns
+    (its encoder and EMA teachers; ``Backbone.set_runtime_options``), ``activation_checkpointing`` to the
+    trained ViT encoder. An option a backbone cannot use is skipped with a logged reason; numbers are unchanged."""
+    from ..backbones.base import Backbone
+    from ..backbones.residual import ResidualInput
+
+    compile_ = bool(train_cfg.compile)
+    if compile_ and not hasattr(torch, "compile"):
+        log.warning("train.compile: this torch has no torch.compile; running eagerly")
+        compile_ = False
+    if compile_ or train_cfg.channels_last:
+        backbones = [m for m in method.modules() if isinstance(m, Backbone) and not isinstance(m, ResidualInput)]
+        for backbone in backbones:
+            backbone.set_runtime_options(channels_last=bool(train_cfg.channels_last), compile=compile_)
+        if train_cfg.channels_last and not any(b.memory_format is not None for b in backbones):
+            log.info("train.channels_last: not used, the backbone has no convolutions that gain from it")
+    if train_cfg.activation_checkpointing:
+        from ..backbones.video_vit import VideoTransformer
+
+        encoder = getattr(method.backbone, "inner", method.backbone)
+        if isinstance(encoder, VideoTransformer):
+            encoder._block_forward = types.MethodType(_checkpointed_block_forward, encoder)
+        else:
+            log.warning("train.activation_checkpointing: only video transformers support it, not %s; skipped",
+                        type(encoder).__name__)
+
+
+def _checkpointed_block_forward(self: Any, block: torch.nn.Module, h: torch.Tensor, grid: Any,
+                                masked: bool) -> torch.Tensor:
+    """A ViT block whose activations are recomputed in backward (``torch.utils.checkpoint``) when training."""
+    forward = type(self)._block_forward
+    if self.training and torch.is_grad_enabled():
+        from torch.utils.checkpoint import checkpoint
+
+        return checkpoint(forward, self, block, h, grid, masked, use_reentrant=False)
+    return forward(self, block, h, grid, masked)
 
 
 def _all_finite(fabric: Any, loss: torch.Tensor) -> bool:
