@@ -67,3 +67,10 @@ def test_short_soak_keeps_memory_flat(backend, tmp_path_factory):
     result = soak_backend(paths, backend, reads=300, warmup=100)
     assert result["errors"] == 0
     assert result["growth_mb"] < 48, result  # the full 20,000-read run's numbers are in docs/reliability.md
+
+
+def test_short_soak_through_the_dataset_reads_clips_and_audio(tmp_path_factory):
+    paths = soak_dataset(tmp_path_factory.getbasetemp() / "soak", videos=4)
+    result = soak_backend(paths, "pyav", reads=60, warmup=20, through_dataset=True)
+    assert result["errors"] == 0 and result["through_dataset"]  # a wrong clip length or a skipped file counts as error
+    assert result["growth_mb"] < 48, result

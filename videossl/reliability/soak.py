@@ -46,15 +46,39 @@ def soak_dataset(root: str | Path, videos: int = 8) -> list[str]:
     return paths
 
 
+def dataset_reader(paths: list[str], backend: str, seed: int = 0):
+    """``read(n, rng)``: one sample of a ``VideoDataset`` over ``paths`` (an 8-frame clip, stride 2, plus 0.5 s of
+    audio), so the soak exercises the training path, its heap trimming (``TRIM_HEAP_EVERY``) included."""
+    from videossl.data import sampling as S
+    from videossl.data.datasets import DatasetIndex, VideoDataset, VideoEntry
+
+    class ClipAndAudio(S.ClipSampler):
+        def __call__(self, meta, rng):
+            indices = S.random_clip(meta, 8, 2, rng)
+            start, _ = S.frames_to_time(meta, indices)
+            return S.SampledViews([S.video_view("clip", indices, "clip"),
+                                   S.audio_view("audio", (start, start + 0.5), "audio")], {})
+
+    views = S.ViewSpec(ClipAndAudio(), {"clip": lambda frames: frames, "audio": lambda wave: wave}, audio_rate=16000)
+    dataset = VideoDataset(DatasetIndex([VideoEntry(p, 0) for p in paths], ["x"]), views, decoder=backend, seed=seed)
+
+    def read(n: int, rng) -> None:
+        sample = dataset[(int(rng.integers(len(paths))), n)]
+        assert sample["video"][0].shape[0] == 8 and dataset.num_skipped == 0
+    return read
+
+
 def soak_backend(paths: list[str], backend: str, reads: int, warmup: int = 500, seed: int = 0,
-                 samples: int = 20, trim: bool = False) -> dict[str, Any]:
+                 samples: int = 20, trim: bool = False, through_dataset: bool = False) -> dict[str, Any]:
     """``reads`` random reads with ``backend``; returns RSS numbers (MiB), timing and any read errors.
-    ``trim``: ``release_free_heap()`` before each RSS sample (so growth counts live memory only)."""
+    ``trim``: ``release_free_heap()`` before each RSS sample (so growth counts live memory only).
+    ``through_dataset``: each read is a ``VideoDataset`` sample (``dataset_reader``) instead of a raw decode."""
     import numpy as np
 
     from videossl.data.decode import create_decoder
 
     decoder = create_decoder(backend)
+    read_sample = dataset_reader(paths, backend, seed) if through_dataset else None
     rng = np.random.default_rng(seed)
     metas = {p: decoder.probe(p) for p in paths}
     every = max(1, reads // samples)
@@ -69,10 +93,13 @@ def soak_backend(paths: list[str], backend: str, reads: int, warmup: int = 500, 
         start = int(rng.integers(0, max(meta.num_frames - span, 0) + 1))
         indices = list(range(start, start + span, 2))
         try:
-            frames = decoder.frames(path, indices, short_side=None if rng.integers(2) else 24)
-            assert frames.shape[0] == len(indices)
-            if n % 4 == 0 and meta.has_audio:
-                decoder.audio(path, start / meta.fps, start / meta.fps + 0.5, 16000)
+            if read_sample is not None:
+                read_sample(n, rng)
+            else:
+                frames = decoder.frames(path, indices, short_side=None if rng.integers(2) else 24)
+                assert frames.shape[0] == len(indices)
+                if n % 4 == 0 and meta.has_audio:
+                    decoder.audio(path, start / meta.fps, start / meta.fps + 0.5, 16000)
         except Exception:  # noqa: BLE001 - counted and reported; good files should never fail
             errors += 1
         sample_now = n == warmup - 1 or (warmup == 0 and n == 0) or (n >= warmup and (n - warmup + 1) % every == 0)
@@ -88,6 +115,7 @@ def soak_backend(paths: list[str], backend: str, reads: int, warmup: int = 500, 
     ys = np.array([c[1] for c in curve], dtype=np.float64)
     slope = float(np.polyfit(xs, ys, 1)[0]) * 1000 if len(curve) > 2 else 0.0
     return {"backend": backend, "reads": reads, "warmup": warmup, "errors": errors, "trim": trim,
+            "through_dataset": through_dataset,
             "baseline_mb": round(float(baseline or 0.0), 1), "final_mb": round(float(ys[-1]), 1),
             "peak_mb": round(float(ys.max()), 1), "growth_mb": round(float(ys[-1] - (baseline or 0.0)), 1),
             "slope_mb_per_1k": round(slope, 3), "reads_per_s": round((warmup + reads) / seconds, 1),
@@ -105,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trim", action="store_true",
                         help="malloc_trim(0) before each RSS sample: growth then counts live memory, not glibc's "
                              "freed-but-kept heap pages")
+    parser.add_argument("--through-dataset", action="store_true",
+                        help="read through VideoDataset (sampler, one decode per sample, its heap trimming) instead "
+                             "of calling the decoder directly")
     args = parser.parse_args(argv)
     import tempfile
 
@@ -118,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b for b in args.backends.split(",") if b] or available_decoders()
     results, passed = [], True
     for backend in backends:
-        result = soak_backend(paths, backend, args.reads, args.warmup, trim=args.trim)
+        result = soak_backend(paths, backend, args.reads, args.warmup, trim=args.trim,
+                              through_dataset=args.through_dataset)
         result["passed"] = result["growth_mb"] < args.limit_mb and result["errors"] == 0
         passed &= result["passed"]
         results.append(result)
