@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from videossl.data import sampling as S
-from videossl.data.datasets import DatasetError, VideoDataset, VideoEntry, DatasetIndex, read_dataset
+from videossl.data.datasets import DatasetError, VideoEntry, DatasetIndex, read_dataset
+from videossl.data.video_dataset import VideoDataset
 
 
 def to_float_clip(frames: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from videossl.data import sampling as S
-from videossl.data.datasets import DatasetIndex, VideoDataset, VideoEntry
+from videossl.data.datasets import DatasetIndex, VideoEntry
+from videossl.data.video_dataset import VideoDataset
 from videossl.data.timeout import CallTimeout, TimedCaller
 
 RELEASE = threading.Event()  # set at the end so the abandoned threads finish

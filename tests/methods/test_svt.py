@@ -92,7 +92,8 @@ def test_teacher_sees_the_views_the_pairings_target(switches, teacher_frames):
 
 
 def test_views_come_from_one_decode_with_global_and_local_geometry(tiny_pool):
-    from videossl.data.datasets import VideoDataset, read_dataset
+    from videossl.data.datasets import read_dataset
+    from videossl.data.video_dataset import VideoDataset
 
     method = build()
     dataset = VideoDataset(read_dataset("folder", str(tiny_pool)), method.views(), decoder="pyav", seed=0)

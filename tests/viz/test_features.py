@@ -23,7 +23,8 @@ def test_features_command_writes_aligned_npy_csv_and_plot(tiny_pool, tmp_path):
 
     # row 0 is the mean of the encoder's features of the video's 2 clips (evaluation views, centre crop)
     from videossl.backbones import create_backbone
-    from videossl.data.datasets import DatasetIndex, VideoDataset, VideoEntry
+    from videossl.data.datasets import DatasetIndex, VideoEntry
+    from videossl.data.video_dataset import VideoDataset
     from videossl.eval.views import multi_view_spec
 
     torch.manual_seed(0)  # random:<backbone> is seeded with cfg.seed = 0

@@ -40,7 +40,8 @@ def _to_clip(frames):
 
 
 def bench_ours(paths: list[str], case: str, decoder: str, budget_s: float) -> dict:
-    from videossl.data.datasets import DatasetIndex, VideoDataset, VideoEntry
+    from videossl.data.datasets import DatasetIndex, VideoEntry
+    from videossl.data.video_dataset import VideoDataset
     from videossl.data.sampling import ViewSpec
 
     index = DatasetIndex([VideoEntry(p, 0) for p in paths], ["all"])

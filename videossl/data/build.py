@@ -41,7 +41,7 @@ def build_index(data_cfg: DictConfig, split: str):
 
 def build_dataset(data_cfg: DictConfig, views: ViewSpec, split: str, seed: int = 0, bad_file_log: str | None = None):
     """A ``VideoDataset`` yielding the method's views for every video of ``split``."""
-    from .datasets import VideoDataset
+    from .video_dataset import VideoDataset
 
     index = build_index(data_cfg, split)
     if len(index.entries) == 0:

@@ -1,4 +1,4 @@
-"""Dataset indexes (one reader per annotation format) and the map-style ``VideoDataset``.
+"""Dataset indexes: one reader per annotation format.
 
 A reader turns a dataset's official annotation files into a ``DatasetIndex``: a list of
 ``VideoEntry(path, label, start, end)`` and the class names. Readers never open or check video files
@@ -7,9 +7,7 @@ A reader turns a dataset's official annotation files into a ``DatasetIndex``: a 
 ``read_dataset(format, root, split, split_id, **kw)`` is the one entry point. Annotation files are
 looked up in ``annotations=`` when given, else in ``root``, ``root/annotations`` and ``root/splits``.
 Paths in the index are ``video_root / <path in the annotation>`` (``video_root`` defaults to ``root``).
-
-``VideoDataset`` decodes one video per sample (the union of the frames every view needs, in ONE decoder
-call), cuts the views, applies the per-view transforms, and skips unreadable files deterministically.
+The map-style dataset that decodes these entries is ``videossl.data.video_dataset.VideoDataset``.
 """
 from __future__ import annotations
 
@@ -20,17 +18,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
-import numpy as np
-
-from videossl.data.decode import release_free_heap
-from videossl.data.sampling import VideoMeta, ViewSpec
 from videossl.errors import UserError
 
 logger = logging.getLogger("videossl.data")
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".ogv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-TRIM_HEAP_EVERY = 1000  # samples per process between malloc_trim calls (decord's RSS creep: docs/reliability.md)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac")
 
 
@@ -367,210 +360,3 @@ def read_dataset(format: str, root: str, split: str = "train", split_id: int = 1
     if not path.exists():
         raise DatasetError(f"{root}: dataset root does not exist")
     return READERS[format](path, split=split, split_id=split_id, **kw)
-
-
-# ----------------------------------------------------------------------------------------------------
-# The dataset
-# ----------------------------------------------------------------------------------------------------
-
-
-class _ImageReader:
-    """Still images as 1-frame videos (decoded with torchvision.io), same API as a decoder."""
-
-    def probe(self, path: str) -> VideoMeta:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            width, height = image.size
-        return VideoMeta(num_frames=1, fps=1.0, duration=1.0, height=height, width=width, has_audio=False)
-
-    def frames(self, path: str, indices, short_side: int | None = None):
-        import torch
-        from PIL import Image
-        from torchvision.transforms.v2.functional import resize
-
-        # Pillow, not torchvision.io: torchvision's libpng fails ("Internal error") once decord's libraries are loaded
-        with Image.open(path) as img:
-            image = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)  # (3, H, W) uint8
-        if short_side:
-            image = resize(image, [short_side], antialias=True)
-        return image.permute(1, 2, 0).unsqueeze(0).expand(len(indices), -1, -1, -1).contiguous() \
-            if len(indices) else torch.zeros(0, *image.shape[1:], 3, dtype=torch.uint8)
-
-
-class _AudioFileReader:
-    """Audio-only files (LibriSpeech ``.flac``, ``.wav``): duration from the PyAV header; audio via the decoder."""
-
-    def __init__(self, decoder: Any):
-        self.decoder = decoder
-
-    def probe(self, path: str) -> VideoMeta:
-        import av
-
-        with av.open(path) as container:
-            if not container.streams.audio:
-                raise ValueError("no audio stream")
-            stream = container.streams.audio[0]
-            if stream.duration and stream.time_base:
-                duration = float(stream.duration * stream.time_base)
-            else:
-                duration = (container.duration or 0) / 1_000_000
-        return VideoMeta(num_frames=1, fps=1.0, duration=duration, height=0, width=0, has_audio=True)
-
-    def audio(self, path: str, start: float, end: float, sample_rate: int):
-        return self.decoder.audio(path, start, end, sample_rate)
-
-
-class _BadFile(Exception):
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
-
-
-class VideoDataset:
-    """Map-style dataset: ``dataset[i]`` or ``dataset[(i, epoch)]`` -> one sample dict.
-
-    ``{"video": [(C, T, H, W) per video view, in view order], "audio": [(1, samples) or (1, n_mels, frames)]
-    (only when the sampler asks for audio), "label": int, "index": int (the entry actually loaded),
-    **sampler targets}``.
-
-    Every random draw (views and transforms) comes from ``np.random.default_rng([seed, epoch, index,
-    attempt])``; torch's RNG (used by torchvision.transforms.v2) is seeded from it inside a forked RNG
-    scope, so a key gives the same sample in any worker, after any resume. A file that fails to probe or
-    decode is skipped: attempt ``k`` loads another index drawn from that attempt's rng, ``num_skipped``
-    counts it, one warning per file goes to the ``videossl.data`` logger and ``path<TAB>reason`` to
-    ``bad_file_log``. A probe + decode that takes longer than ``decode_timeout_s`` (0: no limit) counts as a
-    broken file too (``videossl.data.timeout``). After ``max_retries`` consecutive failures a ``DatasetError``
-    says so.
-    ``decode_calls`` counts video decodes (one per sample: the union of all views' frames).
-    """
-
-    def __init__(self, index: DatasetIndex, views: ViewSpec, decoder: str | Any = "decord", seed: int = 0,
-                 short_side: int | None = None, max_retries: int = 10, bad_file_log: str | None = None,
-                 decode_timeout_s: float = 60.0):
-        from videossl.data.timeout import TimedCaller
-
-        self.index, self.views, self.seed = index, views, seed
-        self._bounded = TimedCaller(decode_timeout_s)
-        self.short_side, self.max_retries, self.bad_file_log = short_side, max_retries, bad_file_log
-        self._decoder_spec = decoder
-        self._decoder = None if isinstance(decoder, str) else decoder
-        if isinstance(decoder, str):  # fail now, in the main process, on a bad decoder name
-            from videossl.data.decode import create_decoder
-
-            self._decoder = create_decoder(decoder)
-        self._meta: dict[str, VideoMeta] = {}
-        self._warned: set[str] = set()
-        self.decode_calls = 0
-        self.num_skipped = 0
-
-    def __len__(self) -> int:
-        return len(self.index.entries)
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.index.class_names
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
-        self._reads = getattr(self, "_reads", 0) + 1
-        if self._reads % TRIM_HEAP_EVERY == 0:  # decoders' freed frame buffers stay mapped otherwise (docs/reliability.md)
-            release_free_heap()
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for a dataset of {len(self)} entries")
-        last = None
-        for attempt in range(self.max_retries + 1):
-            rng = np.random.default_rng([self.seed, epoch, index, attempt])
-            current = index if attempt == 0 else int(rng.integers(len(self)))
-            try:
-                clips, waves, targets = self._bounded_decode(current, rng)
-            except _BadFile as bad:
-                self._record_bad(bad)
-                last = bad
-                continue
-            return self._finish(current, clips, waves, targets, rng)
-        raise DatasetError(f"{self.max_retries + 1} unreadable files in a row while loading index {index} "
-                           f"(last: {last}); check the data or bad_file_log")
-
-    # -- decoding -----------------------------------------------------------------------------------
-
-    def _reader(self, path: str) -> Any:
-        suffix = Path(path).suffix.lower()
-        if suffix in IMAGE_EXTENSIONS:
-            return _ImageReader()
-        if suffix in AUDIO_EXTENSIONS:
-            return _AudioFileReader(self._decoder)
-        return self._decoder
-
-    def _bounded_decode(self, current: int, rng: np.random.Generator):
-        from videossl.data.timeout import CallTimeout
-
-        try:
-            return self._bounded(self._decode_views, current, rng)
-        except CallTimeout as err:
-            raise _BadFile(self.index.entries[current].path, f"probe/decode {err} (data.decode_timeout_s)") from None
-
-    def _decode_views(self, current: int, rng: np.random.Generator):
-        entry = self.index.entries[current]
-        reader = self._reader(entry.path)
-        try:
-            meta = self._meta.get(entry.path)
-            if meta is None:
-                meta = reader.probe(entry.path)
-                if len(self._meta) > 100_000:
-                    self._meta.clear()
-                self._meta[entry.path] = meta
-            sampled = self.views.sampler(meta._replace(start=entry.start, end=entry.end), rng)
-            video_views = [v for v in sampled.views if v.modality == "video"]
-            clips = []
-            if video_views:
-                union = sorted({i for v in video_views for i in v.frame_indices})
-                frames = reader.frames(entry.path, union, short_side=self.short_side)  # (U, H, W, C) uint8
-                self.decode_calls += 1
-                if len(frames) != len(union):
-                    raise ValueError(f"decoder returned {len(frames)} frames for {len(union)} indices")
-                where = {f: k for k, f in enumerate(union)}
-                clips = [(v, frames[[where[i] for i in v.frame_indices]]) for v in video_views]
-            waves = [(v, self._audio(reader, entry.path, v.time_range)) for v in sampled.views if v.modality == "audio"]
-        except Exception as err:  # DecodeError, or anything a backend raises on a broken file
-            reason = str(err).removeprefix(f"{entry.path}: ").splitlines()[0] if str(err) else type(err).__name__
-            raise _BadFile(entry.path, reason) from None
-        return clips, waves, sampled.targets
-
-    def _audio(self, reader: Any, path: str, time_range: tuple[float, float]):
-        import torch.nn.functional as F
-
-        if self.views.audio_rate is None:
-            raise DatasetError("the sampler asks for audio views but ViewSpec.audio_rate is None")
-        start, end = time_range
-        wave = reader.audio(path, start, end, self.views.audio_rate)
-        length = round((end - start) * self.views.audio_rate)  # a fixed length so batches collate
-        return F.pad(wave, (0, max(length - wave.shape[-1], 0)))[..., :length]
-
-    def _transform(self, view: Any) -> Callable:
-        try:
-            return self.views.transforms[view.transform]
-        except KeyError:
-            raise DatasetError(f"view {view.name!r} asks for transform {view.transform!r}; ViewSpec.transforms has "
-                               f"{sorted(self.views.transforms)}") from None
-
-    def _finish(self, current: int, clips: list, waves: list, targets: dict, rng: np.random.Generator):
-        import torch
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**63 - 1)))
-            sample: dict[str, Any] = {"video": [self._transform(v)(frames) for v, frames in clips]}
-            if waves:
-                sample["audio"] = [self._transform(v)(wave) for v, wave in waves]
-        entry = self.index.entries[current]
-        sample.update(label=entry.label, index=current, **targets)
-        return sample
-
-    def _record_bad(self, bad: _BadFile) -> None:
-        self.num_skipped += 1
-        if bad.path not in self._warned:
-            self._warned.add(bad.path)
-            logger.warning("skipping unreadable file %s: %s", bad.path, bad.reason)
-        if self.bad_file_log:
-            with open(self.bad_file_log, "a", encoding="utf-8") as log:
-                log.write(f"{bad.path}\t{bad.reason}\n")

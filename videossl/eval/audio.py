@@ -204,7 +204,7 @@ def extract_audio_features(encoder: torch.nn.Module, index: Any, data: Any, seed
     """``CachedFeatures`` with ``(N, num_windows, D)`` frozen features of every file of ``index``."""
     from torch.utils.data import DataLoader
 
-    from videossl.data.datasets import VideoDataset
+    from videossl.data.video_dataset import VideoDataset
     from videossl.transforms.audio import build_audio_transform
 
     from .features import CachedFeatures

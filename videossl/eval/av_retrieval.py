@@ -47,7 +47,7 @@ def av_dataset(method: Any, split: str = "test", audio_offset: float = 0.0, seed
     """A ``VideoDataset`` of (clip, audio) pairs of ``split`` with the method's clip and audio geometry."""
     from omegaconf import OmegaConf
 
-    from videossl.data.datasets import VideoDataset
+    from videossl.data.video_dataset import VideoDataset
     from videossl.data.sampling import AudioVisualSampler, ViewSpec
     from videossl.transforms.audio import build_audio_transform
     from videossl.transforms.video import build_video_transform

@@ -119,7 +119,7 @@ def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any,
     """
     from torch.utils.data import DataLoader
 
-    from videossl.data.datasets import VideoDataset
+    from videossl.data.video_dataset import VideoDataset
 
     short_side = int(data.short_side) or int(data.crop_size)  # eval crops resize to crop_size anyway: decode small
     dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed, short_side=short_side)

@@ -85,7 +85,7 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     from lightning.fabric import Fabric
     from torch.utils.data import DataLoader
 
-    from videossl.data.datasets import VideoDataset
+    from videossl.data.video_dataset import VideoDataset
 
     from .features import extract_features, load_eval_encoder, read_split, resolve_device
     from .metrics import average_view_scores, topk_accuracy

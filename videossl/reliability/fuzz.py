@@ -176,7 +176,8 @@ def loader_check(bad_paths: list[str], good_paths: list[str], decoder_name: str,
     """
     from torch.utils.data import DataLoader
 
-    from videossl.data.datasets import DatasetIndex, VideoDataset, VideoEntry
+    from videossl.data.datasets import DatasetIndex, VideoEntry
+    from videossl.data.video_dataset import VideoDataset
     from videossl.data.sampling import RandomClipSampler, ViewSpec
 
     paths = list(bad_paths) + list(good_paths)

@@ -50,7 +50,8 @@ def dataset_reader(paths: list[str], backend: str, seed: int = 0):
     """``read(n, rng)``: one sample of a ``VideoDataset`` over ``paths`` (an 8-frame clip, stride 2, plus 0.5 s of
     audio), so the soak exercises the training path, its heap trimming (``TRIM_HEAP_EVERY``) included."""
     from videossl.data import sampling as S
-    from videossl.data.datasets import DatasetIndex, VideoDataset, VideoEntry
+    from videossl.data.datasets import DatasetIndex, VideoEntry
+    from videossl.data.video_dataset import VideoDataset
 
     class ClipAndAudio(S.ClipSampler):
         def __call__(self, meta, rng):

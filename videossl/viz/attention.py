@@ -222,7 +222,8 @@ def clip_geometry(config: Path | None, frames: int | None, stride: int | None, s
 def load_clip(video: str, frames: int, stride: int, size: int, decoder: str = "pyav") -> tuple[torch.Tensor, Any, tuple]:
     """The centre clip of ``video``: ``(1, C, T, size, size)`` normalised as evaluation does, the
     normalisation to undo, and its frame indices."""
-    from ..data.datasets import DatasetIndex, VideoDataset, VideoEntry
+    from ..data.datasets import DatasetIndex, VideoEntry
+    from ..data.video_dataset import VideoDataset
     from ..eval.views import multi_view_spec
     from .render import find_normalization
     from .views import RecordingSampler
