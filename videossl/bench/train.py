@@ -79,9 +79,9 @@ def format_step_table(rows: list[dict[str, Any]]) -> str:
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['backbone']} | {r['impl']} | {r['s_per_step']:.3f} | "
-                     f"{r['clips_per_s']:.1f} | {_fmt(r.get('ratio'), '.2f', 'x')} | {_fmt(r['peak_mb'], '.0f')} | "
+                     f"{r['clips_per_s']:.2f} | {_fmt(r.get('ratio'), '.2f', 'x')} | {_fmt(r['peak_mb'], '.0f')} | "
                      f"{_fmt(r.get('gflops'), '.1f')} | {_fmt(r.get('tflops_per_s'), '.4f')} | "
-                     f"{_fmt(100 * r['mfu'] if 'mfu' in r else None, '.2f', '%')} |")
+                     f"{_fmt(100 * r['mfu'] if 'mfu' in r else None, '.3g', '%')} |")
     return "\n".join(lines)
 
 
@@ -145,6 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbones' forward")
     parser.add_argument("--channels-last", action="store_true", help="channels_last_3d for 3D CNNs")
     parser.add_argument("--peers", default="pytorchvideo,lightly", help="comma list, or 'none'")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every step (e.g. method.out_dim=65536); repeatable")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--threads", type=int, default=2, help="torch threads on CPU (default: 2)")
     parser.add_argument("--peak-tflops", type=float, default=H100_BF16_DENSE_TFLOPS,
@@ -215,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         for backbone in args.backbones:
             for method in args.methods:
                 spec = StepSpec(method, backbone, args.batch, args.frames, args.crop, device, precision, args.compile,
-                                args.channels_last)
+                                args.channels_last, list(args.overrides))
                 print(f"step: {spec.label()}", flush=True)
                 rows += bench_step(spec, peers, args.steps, args.repeats, args.threads, not args.no_memory,
                                    args.peak_tflops, memory_peers=not args.tiny)
