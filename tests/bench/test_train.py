@@ -110,3 +110,18 @@ def test_activation_checkpointing_keeps_gradients_and_saves_less():
     assert saved["checkpointed"] < saved["plain"]
     for a, b in zip(plain.parameters(), checkpointed.parameters()):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_channels_last_reaches_the_encoder_and_the_ema_teacher():
+    from omegaconf import OmegaConf
+
+    from videossl.backbones.base import Backbone
+    from videossl.bench.peers import build_config
+    from videossl.engine.trainer import apply_runtime_options
+    from videossl.methods import METHODS
+
+    method = METHODS["byol"](build_config(StepSpec("byol", "tiny_r3d", batch=2, frames=2, crop=32)))
+    apply_runtime_options(method, OmegaConf.create(
+        {"compile": False, "channels_last": True, "activation_checkpointing": True}))  # a CNN: checkpointing skipped
+    backbones = [m for m in method.modules() if isinstance(m, Backbone)]
+    assert len(backbones) == 2 and all(b.memory_format is torch.channels_last_3d for b in backbones)
