@@ -16,7 +16,8 @@ the number of future blocks predicted and scored grows linearly from 1 to ``pred
 frames' feature maps: still a meaningful task, so the T=1 case needs no special path.
 
 Needs a convolutional backbone (``forward_tokens`` -> ``(B, D, t, h, w)``): ``r2d3d_18`` as in the paper,
-``tiny_r3d`` for CPU runs. MemDPC's memory bank (Han et al., ECCV 2020) is not implemented.
+``tiny_r3d`` for CPU runs. MemDPC's memory bank (Han et al., ECCV 2020) lives in ``memdpc.py``, which reuses
+``predict_future`` / ``prediction_loss`` and overrides ``predict_block``.
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ class DPCConfig(MethodConfig):
     num_blocks: int = 8  # DPC: 8 blocks (5 context + 3 predicted)
     pred_steps: int = 3  # DPC: predict 3 future blocks
     gru_kernel: int = 1  # DPC's ConvGRU uses 1x1 convolutions
-    temperature: float = 1.0  # DPC: raw dot products (MemDPC: normalised, 0.07 style temperatures)
-    normalize: bool = False  # MemDPC L2-normalises predictions and targets
+    temperature: float = 1.0  # DPC (and MemDPC's released code): raw dot products
+    normalize: bool = False  # True: L2-normalise predictions and targets (cosine scores / temperature)
     curriculum_fraction: float = 0.0  # 0: always pred_steps; else grow 1 -> pred_steps over this training fraction
     crop_scale_min: float = 0.3  # DPC: random crop + flip + colour jitter, same on all blocks
     colour_strength: float = 0.5
@@ -112,25 +113,40 @@ class DPC(Method):
         grown = 1 + int((h.pred_steps - 1) * min(1.0, step.progress / h.curriculum_fraction) + 0.5)
         return min(h.pred_steps, grown)
 
-    def predict_future(self, maps: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, N, D, h, w)`` maps -> predictions ``(B, steps, D, h, w)`` and the context ``(B, D, h, w)``."""
+    def predict_block(self, hidden: torch.Tensor) -> torch.Tensor:
+        """ConvGRU state ``(B, D, h, w)`` -> the next block's predicted map ``(B, D, h, w)`` (DPC's ``phi``)."""
+        return self.predict(hidden)
+
+    def predict_future(self, maps: torch.Tensor, steps: int,
+                       aggregate: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, N, D, h, w)`` maps -> predictions ``(B, steps, D, h, w)`` and the context ``(B, D, h, w)``.
+        ``aggregate``: the ConvGRU to use (default ``self.aggregate``)."""
+        aggregate = self.aggregate if aggregate is None else aggregate
         context_blocks = self.hparams.num_blocks - self.hparams.pred_steps
         hidden = None
         for i in range(context_blocks):
-            hidden = self.aggregate(torch.relu(maps[:, i]), hidden)
+            hidden = aggregate(torch.relu(maps[:, i]), hidden)
         context = hidden
         predictions = []
         for _ in range(steps):
-            p = self.predict(hidden)
+            p = self.predict_block(hidden)
             predictions.append(p)
-            hidden = self.aggregate(torch.relu(p), hidden)  # feed the prediction back (sequential prediction)
+            hidden = aggregate(torch.relu(p), hidden)  # feed the prediction back (sequential prediction)
         return torch.stack(predictions, dim=1), context
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
-        h = self.hparams
         maps = self.block_features(batch["video"][0])  # (B, N, D, h, w), before ReLU as DPC's targets
         steps = self.active_steps(step)
-        prediction, context = self.predict_future(maps, steps)
+        loss, top1, context = self.prediction_loss(maps, steps)
+        return {"loss": loss, "top1": top1, "pred_steps": torch.tensor(float(steps)),
+                "embedding": context.flatten(2).mean(dim=2).detach()}
+
+    def prediction_loss(self, maps: torch.Tensor, steps: int,
+                        aggregate: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Dense InfoNCE of the next ``steps`` blocks predicted from the context blocks of ``maps``
+        ``(B, N, D, h, w)``. Returns ``(loss, top1, context (B, D, h, w))``."""
+        h = self.hparams
+        prediction, context = self.predict_future(maps, steps, aggregate)
         first = h.num_blocks - h.pred_steps
         target = maps[:, first:first + steps]  # (B, steps, D, h, w)
         # (B, I, D, h, w) -> (B, I, K, D) with K = h * w positions
@@ -140,5 +156,4 @@ class DPC(Method):
             prediction = nn.functional.normalize(prediction, dim=-1)
             target = nn.functional.normalize(target, dim=-1)
         loss, top1 = dpc_loss(prediction, target, h.temperature)
-        return {"loss": loss, "top1": top1, "pred_steps": torch.tensor(float(steps)),
-                "embedding": context.flatten(2).mean(dim=2).detach()}
+        return loss, top1, context
