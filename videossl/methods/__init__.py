@@ -19,6 +19,7 @@ from .inpainting import Inpainting
 from .jigsaw import Jigsaw
 from .l3 import L3
 from .mae import MAE
+from .memdpc import MemDPC
 from .moco import MoCoV2, MoCoV3
 from .nnclr import NNCLR
 from .opn import OPN
@@ -47,6 +48,7 @@ METHODS: dict[str, type[Method]] = {
     "nnclr": NNCLR,
     "mae": MAE,
     "dpc": DPC,
+    "memdpc": MemDPC,
     "vcop": VCOP,
     "arrow_of_time": ArrowOfTime,
     "playback_speed": PlaybackSpeed,
