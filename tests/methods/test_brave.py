@@ -9,7 +9,7 @@ from videossl.data.sampling import VideoMeta
 from videossl.errors import UserError
 from videossl.losses.brave import brave_pair_loss, brave_regression_loss
 from videossl.methods.base import StepInfo
-from videossl.methods.brave import BraVe, frame_differences
+from videossl.methods.brave import BraVe, brave_loss, brave_predictor, brave_projector, frame_differences
 
 
 def _cfg(*extra):
@@ -35,6 +35,45 @@ def test_regression_loss_is_two_minus_two_cosine_with_stop_gradient():
     z2 = torch.randn(6, 8, requires_grad=True)
     brave_regression_loss(p, z2, stop_gradient=False).backward()
     assert z2.grad is not None and z2.grad.abs().sum() > 0
+
+
+def test_method_loss_is_mean_of_one_minus_cosine_terms_as_in_brave_code():
+    """google-deepmind/brave brave/models/brave/brave.py: _regression_loss = mean 0.5 |x^ - y^|^2 (= 1 - cos);
+    the loss is the mean over the 2 x (broad views) directional terms, each against stop-gradient targets."""
+    p, z = torch.randn(6, 8), torch.randn(6, 8)
+    assert torch.allclose(brave_loss(p, z), (1 - F.cosine_similarity(p, z, dim=-1)).mean(), atol=1e-5)
+    torch.manual_seed(0)
+    method = BraVe(_cfg("method.broad_video=true", "method.broad_audio=true"))
+    method.train()
+    batch = _batch(audio=True, video=True)
+    torch.manual_seed(1)
+    out = method.training_step(batch, StepInfo(0, 10, 0))
+    # recompute by hand: the same forward (BN in train mode uses batch statistics, so outputs repeat exactly)
+    narrow = method.backbone(batch["video"][0])
+    terms = []
+    for key, x in (("video", batch["video"][1]), ("audio", batch["audio"][0])):
+        zn, hn = method.narrow_heads[key](narrow)
+        zb, hb = method.broad_heads[key](method.broad_backbones[key](x))
+        terms += [(1 - F.cosine_similarity(hb, zn, dim=-1)).mean(), (1 - F.cosine_similarity(hn, zb, dim=-1)).mean()]
+    assert torch.allclose(out["loss"], torch.stack(terms).mean(), atol=1e-5)
+    assert 0.0 <= float(out["loss"].detach()) <= 2.0  # 1 - cos is in [0, 2]; the old sum of 2 - 2 cos terms was not
+
+
+def test_heads_match_brave_code_modules():
+    """brave/models/brave/modules.py: Projector Linear(512)-BN-ReLU-Linear(128)-BN;
+    Predictor Linear(4096)-BN-ReLU-Linear(4096)-BN-ReLU-Linear(128)."""
+    proj = brave_projector(2048)
+    assert [type(m).__name__ for m in proj] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
+    assert [m.out_features for m in proj if isinstance(m, torch.nn.Linear)] == [512, 128]
+    assert proj[-1].affine  # haiku BatchNorm(create_scale=True, create_offset=True)
+    pred = brave_predictor()
+    assert [type(m).__name__ for m in pred] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU",
+                                                "Linear"]
+    assert [m.out_features for m in pred if isinstance(m, torch.nn.Linear)] == [4096, 4096, 128]
+    from videossl.methods.brave import BraVeConfig
+
+    c = BraVeConfig()
+    assert (c.proj_hidden_dim, c.proj_dim, c.pred_hidden_dim, c.pred_num_layers) == (512, 128, 4096, 3)
 
 
 def test_pair_loss_is_symmetric_sum():
@@ -104,3 +143,18 @@ def test_brave_recipes_load():
     assert len(recipes) >= 5
     settings = {r.stem: load_pretrain_config(r).method for r in recipes}
     assert {(s.broad_video, s.broad_audio) for s in settings.values()} == {(True, False), (False, True), (True, True)}
+
+
+@pytest.mark.parametrize("name", ["brave_vv_k400_slow_r50", "brave_va_audioset_slow_r50", "brave_vva_audioset_slow_r50"])
+def test_full_size_recipes_follow_brave_config(name):
+    """google-deepmind/brave brave/config.py: narrow 16 x step 2 at 224, broad 64 x step 4 at 112, 80 mel bins,
+    audio over the broad span (64 x 4 / 25 fps = 10.24 s), AdamW wd 1e-2, peak lr 2e-3; modules.py head sizes."""
+    from pathlib import Path
+
+    cfg = load_pretrain_config(Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml")
+    m, d, o = cfg.method, cfg.data, cfg.optim
+    assert (d.num_frames, d.frame_stride, d.crop_size) == (16, 2, 224)
+    assert (m.broad_frames, m.broad_stride, m.broad_crop_size) == (64, 4, 112)
+    assert m.audio_seconds == pytest.approx(10.24) and m.n_mels == 80
+    assert (m.proj_hidden_dim, m.proj_dim, m.pred_hidden_dim, m.pred_num_layers) == (512, 128, 4096, 3)
+    assert (o.name, o.lr, o.weight_decay, o.min_lr) == ("adamw", pytest.approx(2e-3), pytest.approx(1e-2), 0.0)
