@@ -1,6 +1,7 @@
 """MemDPC: the predictor addresses a memory (softmax over slots, prediction = weights @ memory), the bypassed
 memory is DPC exactly, and the backward direction reads the blocks in reverse order."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,3 +97,10 @@ def test_orthogonal_init_gain_and_bad_slots():
     assert method.predict[0].bias.abs().max() == 0
     with pytest.raises(UserError, match="memory_slots"):
         build("memdpc", "method.memory_slots=-1")
+
+
+@pytest.mark.parametrize("recipe", ["memdpc_synthetic_tiny3d", "memdpc_ucf101_r2d3d18", "memdpc_k400_r2d3d34"])
+def test_recipes_load(recipe):
+    root = Path(__file__).resolve().parents[2] / "recipes"
+    cfg = load_pretrain_config(root / f"{recipe}.yaml")
+    assert cfg.method.name == "memdpc" and cfg.method.memory_slots == 1024 and cfg.method.bidirectional
