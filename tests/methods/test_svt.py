@@ -150,3 +150,50 @@ def test_recipes_load(recipe):
     cfg = load_pretrain_config(RECIPES / recipe)
     assert cfg.method.name == "svt" and "timesformer" in cfg.backbone.name
     assert cfg.method.local_to_global and cfg.method.global_to_global
+
+
+def test_window_sampling_matches_svt_decoder():
+    """kahnchana/svt datasets/decoder.py (temporal_aug, RAND_FR): one window of W frames; global 1 =
+    linspace(0, W-5, 4), global 2 = linspace(5, W, 8) (clamped to W-1), locals linspace over a random W//8 span."""
+    from videossl.data.sampling import SVTSampler, VideoMeta
+
+    meta = VideoMeta(num_frames=300, fps=30.0, duration=10.0, height=32, width=32, has_audio=False)
+    sampler = SVTSampler(global_frames=(4, 8), global_strides=(1, 1), num_local=8,
+                         local_frames=(2, 2, 4, 4, 8, 8, 16, 16), local_strides=(1,), window_frames=256)
+    for seed in range(5):
+        views = sampler(meta, np.random.default_rng(seed)).views
+        g1, g2 = views[0].frame_indices, views[1].frame_indices
+        start = g1[0]
+        assert g1 == tuple(int(i) for i in np.linspace(start, start + 251, 4).astype(int))
+        assert g2 == tuple(min(int(i), start + 255) for i in np.linspace(start + 5, start + 256, 8).astype(int))
+        locals_ = views[2:]
+        assert [len(v.frame_indices) for v in locals_] == [2, 2, 4, 4, 8, 8, 16, 16]
+        for v in locals_:
+            idx = v.frame_indices
+            assert idx[-1] - idx[0] == 32 and start <= idx[0] and idx[-1] <= start + 255  # W // 8 inside the window
+    short = VideoMeta(num_frames=7, fps=30.0, duration=7 / 30, height=32, width=32, has_audio=False)
+    g1, g2 = (v.frame_indices for v in sampler(short, np.random.default_rng(0)).views[:2])
+    assert g1 == (0, 0, 1, 2) and g2 == (5, 5, 5, 5, 6, 6, 6, 6)  # a short video: the window is what was decoded
+
+
+def test_svt_method_passes_window_to_sampler():
+    method = build("method.window_frames=64")
+    assert method.views().sampler.window_frames == 64
+    with pytest.raises(UserError, match="window_frames"):
+        build("method.window_frames=-1").views()
+
+
+def test_k400_recipe_follows_svt_code():
+    """kahnchana/svt train_ssl.py defaults + scripts/train.sh (4 GPUs x 8) + decoder.py RAND_FR views."""
+    cfg = load_pretrain_config(RECIPES / "svt_k400_timesformer_b16.yaml")
+    m, o = cfg.method, cfg.optim
+    assert (m.num_global, m.num_local, m.window_frames) == (2, 8, 256)
+    assert list(m.global_frames) == [4, 8] and sorted(m.local_frames) == [2, 2, 4, 4, 8, 8, 16, 16]
+    assert (cfg.data.crop_size, m.local_size, m.global_scale_min, m.local_scale_max) == (224, 96, 0.4, 0.4)
+    assert (m.out_dim, m.hidden_dim, m.bottleneck_dim, m.norm_last_layer) == (65536, 2048, 256, True)
+    assert (m.student_temp, m.teacher_temp, m.warmup_teacher_temp, m.teacher_temp_warmup) == (0.1, 0.04, 0.04, 0.0)
+    assert (m.center_momentum, m.momentum_base, m.momentum_final) == (0.9, 0.996, 1.0)
+    assert (m.local_to_global, m.global_to_global, m.local_to_local, m.global_to_local) == (True, True, False, False)
+    assert o.name == "adamw" and o.lr == pytest.approx(5e-4 * 32 / 256) and o.min_lr == pytest.approx(1e-6)
+    assert (o.weight_decay, o.weight_decay_end, o.clip_grad, o.warmup_epochs) == (0.04, 0.4, 3.0, 10)
+    assert cfg.train.batch_size * cfg.train.devices == 32

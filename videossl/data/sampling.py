@@ -287,18 +287,46 @@ class SVTSampler(ClipSampler):
     (fewer) and a stride drawn from ``local_strides`` per sample (varied rates; transform ``"local"``,
     small crop). Frame counts are fixed per view position so batches collate; only the rate varies.
     SVT uses 2 global and 8 local views; the frame counts and rates here are configurable defaults.
+
+    ``window_frames > 0`` samples as SVT's released code does (kahnchana/svt ``datasets/decoder.py``, ``decode``
+    with ``temporal_aug``): every view comes from ONE random window of ``window_frames`` frames; global g spreads
+    its frames evenly over the window less 5 frames at one end (even g: the start, odd g: the end; SVT:
+    ``linspace(0, W - 5)`` and ``linspace(5, W)``), and each local spreads its frames evenly over a random
+    sub-window of ``window_frames // 8`` frames (SVT: ``local_width = max_len // 8``). Strides are then unused.
     """
 
     def __init__(self, global_frames: tuple[int, ...] = (8, 8), global_strides: tuple[int, ...] = (4, 8),
                  num_local: int = 8, local_frames: tuple[int, ...] = (2, 4, 8),
-                 local_strides: tuple[int, ...] = (2, 4, 8)):
+                 local_strides: tuple[int, ...] = (2, 4, 8), window_frames: int = 0):
         if len(global_frames) != len(global_strides):
             raise ValueError("SVTSampler: global_frames and global_strides must have the same length")
         _check_positive(*global_frames, *global_strides, *local_frames, *local_strides)
         self.global_frames, self.global_strides = tuple(global_frames), tuple(global_strides)
         self.num_local, self.local_frames, self.local_strides = num_local, tuple(local_frames), tuple(local_strides)
+        self.window_frames = int(window_frames)
+
+    def _one_window(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        first, stop = segment_frames(meta)
+        w = min(self.window_frames, stop - first)  # SVT: max_len is what was decoded, less for a short video
+        start = random_clip_start(first, stop, w, rng)
+        top = min(start + w - 1, stop - 1)
+
+        def spread(a: int, b: int, n: int) -> tuple[int, ...]:  # SVT temporal_sampling: linspace, floor, clamp
+            return tuple(int(i) for i in np.clip(np.linspace(a, b, n).astype(int), start, top))
+
+        shift = min(5, w - 1)
+        views = [video_view(f"global{g}", spread(start + shift * (g % 2), start + w - shift * (1 - g % 2), t), "global")
+                 for g, t in enumerate(self.global_frames)]
+        width = max(w // 8, 1)
+        for k in range(self.num_local):
+            a = int(rng.integers(start, start + max(w - width, 1)))  # SVT: randint(0, max_len - width - 1)
+            views.append(video_view(f"local{k}", spread(a, a + width, self.local_frames[k % len(self.local_frames)]),
+                                    "local"))
+        return SampledViews(views, {})
 
     def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        if self.window_frames > 0:
+            return self._one_window(meta, rng)
         views = [video_view(f"global{g}", random_clip(meta, t, s, rng), "global")
                  for g, (t, s) in enumerate(zip(self.global_frames, self.global_strides))]
         for k in range(self.num_local):

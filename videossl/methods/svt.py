@@ -13,8 +13,9 @@ centred, sharpened teacher distribution and the student's (Caron et al. 2021, eq
 
 - cross-view correspondence ``l->g``: a local student view predicts each global teacher view;
 - motion correspondence ``g->g``: a global student view predicts the other global teacher view (a long span
-  at another frame rate; in SVT's code both globals cover nearly the same window, here ``SVTSampler`` places
-  each at its own random time).
+  at another frame rate). With ``method.window_frames > 0`` all views come from one window as in SVT's code
+  (both globals cover nearly all of it, the locals 1/8 of it); with 0 ``SVTSampler`` places each view at its
+  own random time with the configured strides.
 
 ``x->y`` below means "the student's ``x`` view predicts the teacher's ``y`` view"; ``l->l`` and ``g->l`` are
 the extra pairings of SVT's view-correspondence ablation (tab. 3, UCF-101 / HMDB-51 linear: l->g 84.11/50.72,
@@ -47,11 +48,18 @@ PAIRINGS = ("l->g", "g->g", "l->l", "g->l")  # student view kind -> teacher view
 class SVTConfig(DINOConfig):
     """SVT's views and pairings on top of DINO's head, temperatures, center and EMA settings.
 
-    Frame counts / strides follow SVT's released code (``datasets/decoder.py`` with ``DATA.RAND_FR``):
-    over a decoded window of 8 x 32 = 256 frames at 30 fps, global 1 takes 4 frames and global 2 takes 8
-    frames spread over the whole window; each local takes 2, 4, 8 or 16 frames (two locals each) inside a
-    window of 1/8 of it. Here strides are per view in frames of the file (``SVTSampler``); local strides are
-    drawn per sample, so a local's span varies with its stride, not only with its frame count.
+    Frame counts follow SVT's released code (kahnchana/svt ``datasets/decoder.py`` ``decode``, ``temporal_aug``
+    with ``DATA.RAND_FR``): over a decoded window of 8 x 32 = 256 frames at 30 fps, global 1 takes 4 frames over
+    ``[0, W-5]`` and global 2 takes 8 frames over ``[5, W]``; the 8 locals take 2, 2, 4, 4, 8, 8, 16, 16 frames
+    spread over a random sub-window of W/8. (Without RAND_FR, the default of SVT's ``utils/defaults.py``, every
+    view has ``DATA.NUM_FRAMES`` = 8 frames.) ``window_frames`` = W turns that sampling on; 0 keeps videossl's
+    per-view sampling: global g every ``global_strides[g]`` frames, locals at a stride drawn per sample from
+    ``local_strides``, each view at its own random time.
+
+    Also from SVT's code (``train_ssl.py``): DINO head 2048 hidden / 256 bottleneck / K = 65536 with
+    ``norm_last_layer`` True; teacher temperature 0.04 without warm-up (``warmup_teacher_temp_epochs`` 0);
+    student temperature 0.1; centre momentum 0.9 over the teacher's global outputs; EMA 0.996 cosine to 1;
+    loss = mean over (teacher global t, student view s != t) pairs (its ``DINOLoss``).
     """
 
     name: str = "svt"
@@ -61,6 +69,7 @@ class SVTConfig(DINOConfig):
     global_strides: list[int] = field(default_factory=lambda: [80, 32])  # both span ~8 s at 30 fps
     local_frames: list[int] = field(default_factory=lambda: [2, 4, 8, 16])  # SVT: 2, 4, 8, 16 frames
     local_strides: list[int] = field(default_factory=lambda: [2, 4, 8])  # short windows (SVT: 1/8 of the span)
+    window_frames: int = 0  # >0: SVT code's one-window sampling over this many frames (SVT: 256); strides unused
     local_size: int = 0  # 0: 96/224 of data.crop_size (SVT: 96 px locals, 224 px globals)
     global_scale_min: float = 0.4  # SVT = DINO: global crops over (0.4, 1), local crops over (0.05, 0.4)
     local_scale_max: float = 0.4
@@ -159,6 +168,8 @@ class SVT(DINO):
         if not frames or len(frames) != len(strides) or not local:
             raise UserError("method: global_frames and global_strides need the same (non-zero) length and "
                             f"local_frames at least one entry, got {frames}, {strides}, {local}")
+        if h.window_frames < 0:
+            raise UserError(f"method.window_frames must be 0 (per-view sampling) or positive, got {h.window_frames}")
         frames = [frames[g % len(frames)] for g in range(h.num_global)]
         strides = [strides[g % len(strides)] for g in range(h.num_global)]
         if int(self.cfg.data.num_frames) == 1:  # images: every view is one frame (the T=1 case of video)
@@ -172,7 +183,8 @@ class SVT(DINO):
         h = self.hparams
         frames, strides, local = self.view_frames()
         sampler = SVTSampler(global_frames=tuple(frames), global_strides=tuple(strides), num_local=h.num_local,
-                             local_frames=tuple(local), local_strides=tuple(h.local_strides))
+                             local_frames=tuple(local), local_strides=tuple(h.local_strides),
+                             window_frames=h.window_frames)
         size = int(self.cfg.data.crop_size)
         transforms = build_multicrop_transforms(size, h.local_size or local_crop_size(size),
                                                 (h.global_scale_min, 1.0), (0.05, h.local_scale_max))
