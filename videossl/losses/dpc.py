@@ -29,8 +29,8 @@ def dpc_scores(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def dpc_loss(prediction: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """DPC's dense InfoNCE. ``prediction``, ``target``: ``(B, I, K, D)`` = (batch, future steps, positions, dim).
 
-    DPC uses raw dot products (``temperature = 1``, no normalisation); MemDPC (Han et al., ECCV 2020)
-    L2-normalises and divides by a temperature: pass normalised inputs and ``temperature`` for that. Returns
+    DPC uses raw dot products (``temperature = 1``, no normalisation), and so does MemDPC's released code
+    (``TengdaHan/MemDPC``, ``memdpc/model.py``); ``temperature`` is there for normalised variants. Returns
     ``(loss, top1)`` with ``top1`` the fraction of predictions whose best match is their positive (the paper's
     training accuracy), detached. True features of other processes are gathered (with gradients).
     """
