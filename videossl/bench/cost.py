@@ -81,7 +81,7 @@ def run_cost(args: argparse.Namespace, device: str, precision: str) -> str:
             seconds = result["s_per_step"]
             rate = flops / seconds
             note = "warm-up step only (too slow)" if result["warmup_only"] else ""
-            lines.append(f"{row} {seconds:.2f} | {result['clips_per_step'] / seconds:.1f} | {result['peak_mb']:.0f} | "
+            lines.append(f"{row} {seconds:.2f} | {result['clips_per_step'] / seconds:.3g} | {result['peak_mb']:.0f} | "
                          f"{rate / 1e12:.4f} | {100 * rate / (args.peak_tflops * 1e12):.3g}% | {note} |")
     return "\n".join(lines)
 

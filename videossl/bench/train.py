@@ -123,7 +123,7 @@ def _cuda() -> bool:
 def format_e2e(result: dict[str, Any]) -> str:
     windows = ", ".join(f"{100 * w:.1f}%" for w in result["windows"])
     return (f"| recipe | steps | batch | workers / prefetch / persistent | data wait (after 1st window) | "
-            f"data wait (all) | clips/s |\n|---|---:|---:|---|---:|---:|---:|\n"
+            f"data wait (all) | samples/s |\n|---|---:|---:|---|---:|---:|---:|\n"
             f"| {result['recipe']} | {result['steps']} | {result['batch_size']} | {result['num_workers']} / "
             f"{result['prefetch_factor']} / {result['persistent_workers']} | {100 * result['data_wait_steady']:.1f}% | "
             f"{100 * result['data_wait_all']:.1f}% | {result['clips_per_s']:.1f} |\n\nper logged window: {windows}")
