@@ -144,7 +144,8 @@ def run_scaling(args: argparse.Namespace, device: str) -> str:
     worlds = (1, 2)
     lines = [f"## Scaling\n\nDDP ({'NCCL' if device.startswith('cuda') else 'gloo'}), {spec.label()} per process, "
              f"median of {steps} steps; on CPU each process has max(1, {args.threads} // processes) torch threads.\n",
-             "| processes | threads/process | s/step | global clips/s | scaling efficiency |", "|---:|---:|---:|---:|---:|"]
+             "| processes | threads/process | s/step | global clips/s | scaling efficiency |",
+             "|---:|---:|---:|---:|---:|"]
     base = None
     for world in worlds:
         threads = max(1, args.threads // world)
