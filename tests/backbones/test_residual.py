@@ -33,3 +33,21 @@ def test_static_appearance_cancels_and_encoder_roundtrip(tmp_path):
 def test_unknown_input_transform_is_a_user_error():
     with pytest.raises(UserError, match="input_transform 'flow'"):
         create_backbone("tiny_r3d", input_transform="flow")
+
+
+def test_wrapped_vit_keeps_its_attributes_and_mae_reconstructs_residuals():
+    from videossl.config import load_pretrain_config
+    from videossl.methods import METHODS
+
+    torch.manual_seed(0)
+    cfg = load_pretrain_config(None, ["method.name=mae", "backbone.name=tiny_videomae",
+                                      "backbone.kwargs.input_transform=residual", "data.num_frames=4",
+                                      "data.crop_size=32"])
+    method = METHODS["mae"](cfg)
+    assert method.backbone.patch_size == 8 and method.backbone.tubelet_size == 2  # seen through the wrapper
+    clip = torch.randn(2, 3, 4, 32, 32)
+    assert torch.equal(method.backbone.transform_input(clip), residual_frames(clip))
+    from videossl.methods.base import StepInfo
+
+    out = method.training_step({"video": [clip]}, StepInfo(step=0, total_steps=1, epoch=0))
+    assert torch.isfinite(out["loss"])

@@ -111,3 +111,11 @@ def test_per_class_table_has_random_init_then_one_column_per_recipe():
         "| class | random init | simclr | vcop |", "|---|---:|---:|---:|",
         "| left | 25 | 50 | 75 |", "| up | 0 | 100 | - |"]
     assert learn.format_per_class(rows[:1]) == ""  # one recipe: nothing to compare
+
+
+def test_config_differences_ignore_settings_added_after_the_run():
+    saved = {"train": {"epochs": 8, "seed": 0}, "data": {"crop_size": 48}}
+    newer = {"train": {"epochs": 8, "seed": 0, "compile": False}, "data": {"crop_size": 48, "decode_timeout_s": 60.0}}
+    assert learn.config_differences(saved, newer) == []
+    assert learn.config_differences(saved, {**newer, "train": {"epochs": 20, "seed": 0}}) == ["train.epochs"]
+    assert learn.config_differences({**saved, "method": {"name": "byol"}}, newer) == ["method"]

@@ -32,6 +32,19 @@ class ResidualInput(Backbone):
         self.modality = inner.modality
         self.tap_names = inner.tap_names
 
+    def __getattr__(self, name: str):
+        """Attributes of the wrapped backbone (``patch_size``, ``tubelet_size``, ``cls_token``...) stay visible."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "inner":
+                raise
+            return getattr(super().__getattr__("inner"), name)
+
+    def transform_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W)`` -> what the wrapped backbone sees (residual frames); MAE reconstructs this."""
+        return residual_frames(x)
+
     def forward_tokens(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         return self.inner.forward_tokens(residual_frames(x), *args, **kwargs)
 

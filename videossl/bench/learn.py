@@ -117,20 +117,38 @@ def _checkpoint_step(run_dir: Path) -> int:
     return int(load_checkpoint(ckpt)["step"]) if ckpt.is_file() else 0
 
 
+def config_differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose value in ``saved`` (a finished run's config.yaml) differs from ``current``.
+
+    Keys only in ``current`` are settings added to videossl after the run was made; they did not exist for it, so
+    they are not differences (otherwise every new config field would invalidate every earlier run)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        out: list[str] = []
+        for key, value in saved.items():
+            name = f"{prefix}{key}"
+            out += config_differences(value, current[key], f"{name}.") if key in current else [name]
+        return out
+    return [] if saved == current else [prefix.rstrip(".")]
+
+
 def pretrain_timed(cfg: Any) -> tuple[Path, float, int]:
     """Pretrain (resuming / skipping a finished run) -> (run dir, pretraining minutes, steps done).
 
     Minutes add up over the invocations that trained (kept in ``<run_dir>/bench_minutes.json``); one that
     only finds a finished run adds nothing, so a rerun reports the time the run really took.
     """
+    import yaml
+
     from videossl.config import to_yaml
     from videossl.engine.trainer import pretrain
 
     run_dir = Path(cfg.train.run_dir)
     saved = run_dir / "config.yaml"
-    if (run_dir / "last.ckpt").is_file() and saved.is_file() and saved.read_text() != to_yaml(cfg):
-        raise UserError(f"{run_dir} holds a run of a different configuration (recipe or options changed); "
-                        f"delete that folder to retrain, or use another --out")
+    if (run_dir / "last.ckpt").is_file() and saved.is_file():
+        changed = config_differences(yaml.safe_load(saved.read_text()), yaml.safe_load(to_yaml(cfg)))
+        if changed:
+            raise UserError(f"{run_dir} holds a run of a different configuration ({', '.join(changed[:5])} changed); "
+                            f"delete that folder to retrain, or use another --out")
     minutes_file = run_dir / "bench_minutes.json"
     before = _checkpoint_step(run_dir)
     minutes = json.loads(minutes_file.read_text())["minutes"] if minutes_file.is_file() and before else 0.0

@@ -82,6 +82,8 @@ class MAE(Method):
         keep_index = torch.argsort(mask.to(torch.int8), dim=1, stable=True)[:, : int((~mask[0]).sum())]
         visible = self.backbone.forward_tokens(clip, keep_index=keep_index)  # (B, N_keep, D)
         prediction = self.decoder(visible, keep_index, num_tokens)  # (B, N, P)
-        target = pixel_targets(patchify(clip, self.tubelet, self.patch), self.hparams.norm_pix_loss)
+        # The encoder's own input is what is reconstructed: residual frames for a residual-input backbone.
+        seen = self.backbone.transform_input(clip) if hasattr(self.backbone, "transform_input") else clip
+        target = pixel_targets(patchify(seen, self.tubelet, self.patch), self.hparams.norm_pix_loss)
         loss = masked_reconstruction_loss(prediction, target, mask)
         return {"loss": loss, "embedding": visible.mean(dim=1).detach()}
