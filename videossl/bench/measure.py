@@ -79,17 +79,10 @@ def step_flops(runner: Runner) -> float:
     return float(counter.get_total_flops())
 
 
-def _rss_mb() -> float:
+def _max_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
-
-
-def _current_rss_mb() -> float:
-    import os
-
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def rss_growth_mb(fn: Any) -> tuple[Any, float, float]:
@@ -98,13 +91,15 @@ def rss_growth_mb(fn: Any) -> tuple[Any, float, float]:
     short spikes, but only above the process's earlier peak), both minus the resident set before."""
     import threading
 
-    before, peak_before = _current_rss_mb(), _rss_mb()
+    from videossl.reliability.soak import rss_mb
+
+    before, peak_before = rss_mb(), _max_rss_mb()
     peak = [before]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.001):
-            peak[0] = max(peak[0], _current_rss_mb())
+            peak[0] = max(peak[0], rss_mb())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -113,8 +108,8 @@ def rss_growth_mb(fn: Any) -> tuple[Any, float, float]:
     finally:
         done.set()
         sampler.join()
-    peak_after = _rss_mb()
-    sampled = max(peak[0], _current_rss_mb())
+    peak_after = _max_rss_mb()
+    sampled = max(peak[0], rss_mb())
     return result, max(sampled, peak_after if peak_after > peak_before else 0.0) - before, before
 
 

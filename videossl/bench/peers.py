@@ -193,18 +193,23 @@ def _simple_step(spec: StepSpec, model, optimizer, loss_fn: Callable[[], Any], a
     return step
 
 
+def _peer_inputs(spec: StepSpec):
+    """What every peer starts from: the config, our backbone (seeded like ours) and two views."""
+    import torch
+
+    cfg = build_config(spec)
+    torch.manual_seed(spec.seed)
+    return cfg, _backbone(cfg, spec), make_views(spec, 2)
+
+
 def build_pytorchvideo(spec: StepSpec) -> Runner:
     """pytorchvideo 0.1.5's SimCLR / BYOL modules (their forward computes the loss) around our backbone."""
-    import torch
     from pytorchvideo.layers.mlp import make_multilayer_perceptron
     from torch import nn
 
-    cfg = build_config(spec)
+    cfg, backbone, (x1, x2) = _peer_inputs(spec)
     h = cfg.method
-    torch.manual_seed(spec.seed)
-    backbone = _backbone(cfg, spec)
     dim = backbone.num_features
-    x1, x2 = make_views(spec, 2)
     if spec.method == "simclr":
         from pytorchvideo.models.simclr import SimCLR
 
@@ -235,12 +240,9 @@ def build_lightly(spec: StepSpec) -> Runner:
     from lightly.models.utils import deactivate_requires_grad, update_momentum
     from torch import nn
 
-    cfg = build_config(spec)
+    cfg, backbone, (x0, x1) = _peer_inputs(spec)
     h = cfg.method
-    torch.manual_seed(spec.seed)
-    backbone = _backbone(cfg, spec)
     dim = backbone.num_features
-    x0, x1 = make_views(spec, 2)
     model = nn.Module()
     model.backbone = backbone
     after = None

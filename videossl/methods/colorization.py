@@ -23,7 +23,7 @@ from torch import nn
 from ..config import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
-from ..transforms.video import VIDEO_MEAN, VIDEO_STD
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD, luma
 from .base import Method, StepInfo
 
 # sRGB (D65) -> XYZ matrix and the D65 white point (CIE 1931), as in skimage.color.rgb2lab.
@@ -97,10 +97,10 @@ class Colorization(Method):
     @staticmethod
     def grey_input(rgb: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] ``(B, 3, T, H, W)`` -> normalised grey clip (luma in all 3 channels)."""
-        luma = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).unsqueeze(1).expand_as(rgb)
+        grey = luma(rgb).expand_as(rgb)
         mean = torch.tensor(VIDEO_MEAN, device=rgb.device).view(1, 3, 1, 1, 1)
         std = torch.tensor(VIDEO_STD, device=rgb.device).view(1, 3, 1, 1, 1)
-        return (luma - mean) / std
+        return (grey - mean) / std
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
         h = self.hparams

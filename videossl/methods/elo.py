@@ -43,6 +43,7 @@ from torch import nn
 
 from ..backbones import Backbone, create_backbone
 from ..backbones.residual import residual_frames
+from ..transforms.video import luma
 from ..config import MethodConfig
 from ..data.sampling import AudioVisualSampler, RandomClipSampler, ViewSpec
 from ..errors import UserError
@@ -52,7 +53,6 @@ from .base import Method, StepInfo
 
 STREAMS = ("frame_diff", "gray", "audio")
 RECON_TARGETS = ("frame_diff", "gray", "rgb")
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
 RECON_DOWNSAMPLE = 4  # the reconstruction target is the clip at 1/4 of its height and width
 
 
@@ -86,12 +86,6 @@ class ELoConfig(MethodConfig):
     proj_dim: int = 128
     temperature: float = 0.1  # InfoNCE temperature of the contrastive and future tasks (CMC / SimCLR range)
     weights: ELoWeights = field(default_factory=ELoWeights)
-
-
-def grayscale(clip: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, T, H, W)`` -> ``(B, 1, T, H, W)`` luma (BT.601) of the clip, in the clip's own (normalised) units."""
-    w = clip.new_tensor(LUMA).view(1, 3, 1, 1, 1)
-    return (clip * w).sum(dim=1, keepdim=True)
 
 
 def reverse_time(clip: torch.Tensor) -> torch.Tensor:
@@ -251,12 +245,12 @@ class ELo(Method):
         """The input of one stream's network, derived from the RGB clip ``(B, 3, T, H, W)`` or the batch's audio."""
         if stream == "audio":
             return batch["audio"][0]
-        return grayscale(clip) if stream == "gray" else residual_frames(clip)
+        return luma(clip) if stream == "gray" else residual_frames(clip)
 
     def recon_target(self, clip: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` -> the reconstruction target ``(B, C', T, H/4, W/4)`` (area-averaged)."""
         kind = self.hparams.recon_target
-        target = grayscale(clip) if kind == "gray" else residual_frames(clip) if kind == "frame_diff" else clip
+        target = luma(clip) if kind == "gray" else residual_frames(clip) if kind == "frame_diff" else clip
         t, height, width = target.shape[2:]
         size = (t, max(1, height // RECON_DOWNSAMPLE), max(1, width // RECON_DOWNSAMPLE))
         return F.adaptive_avg_pool3d(target, size)

@@ -53,6 +53,12 @@ class VideoTransform:
         return f"VideoTransform({self.pipeline})"
 
 
+def luma(clip: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, T, H, W)`` -> ``(B, 1, T, H, W)``: ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B), in the clip's units."""
+    weights = clip.new_tensor((0.299, 0.587, 0.114)).view(1, 3, 1, 1, 1)
+    return (clip * weights).sum(dim=1, keepdim=True)
+
+
 def blur_kernel_size(side: int) -> int:
     """Odd kernel of ~10% of the image side (SimCLR, Chen et al. 2020, appendix A), at least 3."""
     return max(3, int(0.1 * side) // 2 * 2 + 1)
