@@ -23,6 +23,7 @@ ALL_SAMPLERS = [
     S.AudioVisualSampler(hard_negative=True),
     S.ShuffleAndLearnSampler(),
     S.OPNSampler(),
+    S.OPNSampler(snippet_frames=4, snippet_stride=2),
     S.VCOPSampler(),
     S.ArrowOfTimeSampler(),
     S.PlaybackSpeedSampler(),
@@ -133,6 +134,18 @@ def test_opn_twelve_classes_reverse_shares_class():
         assert min(ranks, ranks[::-1]) == classes[out.targets["order_label"]]
         seen.add(out.targets["order_label"])
     assert seen == set(range(12))
+
+
+def test_opn_snippets_start_at_the_ordered_frames():
+    sampler = S.OPNSampler(window_frames=30, snippet_frames=3, snippet_stride=2)
+    classes = S._order_classes(4)
+    for seed in range(20):
+        out = sampler(LONG, np.random.default_rng(seed))
+        for v in out.views:
+            assert len(v.frame_indices) == 3 and np.all(np.diff(v.frame_indices) == 2)
+        starts = [v.frame_indices[0] for v in out.views]
+        ranks = tuple(int(r) for r in np.argsort(np.argsort(starts)))
+        assert min(ranks, ranks[::-1]) == classes[out.targets["order_label"]]
 
 
 def test_vcop_unshuffles_to_consecutive_clips():

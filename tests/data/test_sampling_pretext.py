@@ -17,6 +17,18 @@ def test_shuffle_and_learn_candidates_are_ordered_windows():
         assert len(idx) == 5 and list(idx) == sorted(idx) and idx[-1] - idx[0] < 20 and view.transform == "tuple"
 
 
+def test_shuffle_and_learn_candidate_snippets_are_element_major():
+    sampler = ShuffleAndLearnCandidatesSampler(num_candidates=2, window_frames=20, snippet_frames=3, snippet_stride=2)
+    for seed in range(10):
+        for view in sampler(META, np.random.default_rng(seed)).views:
+            elements = np.asarray(view.frame_indices).reshape(5, 3)
+            starts = elements[:, 0]
+            assert list(starts) == sorted(starts) and starts[-1] - starts[0] < 20
+            # each element is its own snippet (past the end of the video its last frame repeats)
+            expected = np.minimum(starts[:, None] + 2 * np.arange(3), META.num_frames - 1)
+            assert (elements == expected).all()
+
+
 def test_arrow_candidates_are_all_forward_or_all_reversed():
     sampler = ArrowOfTimeCandidatesSampler(num_candidates=2, num_frames=6, stride=2)
     seen = set()

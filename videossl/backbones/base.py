@@ -32,6 +32,12 @@ def _compiled_forward_features():
     # One compiled function for all backbones, taking the module as an argument: a deep copy of a
     # backbone (an EMA teacher) then calls its own weights, which a bound compiled method would not.
     if "fn" not in _COMPILED:
+        # torch 2.11's inductor asserts on the nested index expressions of the TimeSformer block's backward
+        # (``solve_for_tiling``: pytorch/pytorch#191603, fixed after 2.11); its coalescing analysis only
+        # picks tile shapes, so turning it off keeps every kernel and loses nothing measurable here.
+        import torch._inductor.config as inductor_config
+
+        inductor_config.triton.coalesce_tiling_analysis = False
         _COMPILED["fn"] = torch.compile(_eager_forward_features)
     return _COMPILED["fn"]
 

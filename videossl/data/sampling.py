@@ -460,6 +460,14 @@ def random_window_frames(meta: VideoMeta, count: int, window_frames: int, rng: n
     return [int(start + f) for f in np.linspace(0, width - 1, count).round()]
 
 
+def tuple_element(frame: int, snippet_frames: int, snippet_stride: int, meta: VideoMeta) -> tuple[int, ...]:
+    """One element of an order tuple: the single ``frame`` (the papers' case, ``snippet_frames`` 1) or a snippet
+    of ``snippet_frames`` frames every ``snippet_stride`` starting there, so a video backbone on residual frames
+    sees each element's own motion (past the segment the last frame repeats, as ``clip_indices``)."""
+    first, stop = segment_frames(meta)
+    return clip_indices(frame, snippet_frames, snippet_stride, first, stop)
+
+
 class ShuffleAndLearnSampler(ClipSampler):
     """Frame triplets in the right or wrong order (Misra et al., ECCV 2016, "Shuffle and Learn").
 
@@ -495,20 +503,24 @@ class OPNSampler(ClipSampler):
     4! = 24 orders, a sequence and its reverse share a class: 12 classes. ``order_label`` in [0, 12);
     ``frame0..3`` (T=1, transform ``"frame"``) are the sorted frames taken in that order, or reversed
     with probability 1/2 (both directions of one class are shown).
+    ``snippet_frames`` > 1 makes each element a short snippet starting at its frame (``tuple_element``).
     """
 
     num_classes = 12
 
-    def __init__(self, window_frames: int = 30, num_frames: int = 4):
-        _check_positive(window_frames=window_frames, num_frames=num_frames)
+    def __init__(self, window_frames: int = 30, num_frames: int = 4, snippet_frames: int = 1, snippet_stride: int = 1):
+        _check_positive(window_frames=window_frames, num_frames=num_frames, snippet_frames=snippet_frames,
+                        snippet_stride=snippet_stride)
         self.window_frames, self.num_frames = window_frames, num_frames
+        self.snippet_frames, self.snippet_stride = snippet_frames, snippet_stride
         self.classes = _order_classes(num_frames)
 
     def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
         frames = random_window_frames(meta, self.num_frames, self.window_frames, rng)
         label = int(rng.integers(len(self.classes)))
         order = self.classes[label] if rng.random() < 0.5 else self.classes[label][::-1]
-        views = [video_view(f"frame{k}", (frames[i],), "frame") for k, i in enumerate(order)]
+        elements = [tuple_element(frames[i], self.snippet_frames, self.snippet_stride, meta) for i in order]
+        views = [video_view(f"frame{k}", element, "frame") for k, element in enumerate(elements)]
         return SampledViews(views, {"order_label": label})
 
 

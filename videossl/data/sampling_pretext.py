@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .sampling import (ClipSampler, SampledViews, VideoMeta, _check_positive, random_clip, random_window_frames,
-                       video_view)
+                       tuple_element, video_view)
 
 
 class ShuffleAndLearnCandidatesSampler(ClipSampler):
@@ -27,15 +27,23 @@ class ShuffleAndLearnCandidatesSampler(ClipSampler):
     each candidate's motion from frame differences and builds the tuple from the best one: the positive
     (b, c, d) for ``order_label`` 1, or a negative (b, a, d) / (b, e, d) for 0; ``negative_side`` (0: a,
     1: e) picks which. Frames are drawn from a window of ``window_frames``, as ``ShuffleAndLearnSampler``.
+    With ``snippet_frames`` k > 1 each of the five is a snippet of k frames (``tuple_element``): a candidate
+    view then holds 5 x k frames, element-major (the method views it as ``(B, C, 5, k, H, W)``).
     """
 
-    def __init__(self, num_candidates: int = 4, window_frames: int = 60, positive_prob: float = 0.5):
-        _check_positive(num_candidates=num_candidates, window_frames=window_frames)
+    def __init__(self, num_candidates: int = 4, window_frames: int = 60, positive_prob: float = 0.5,
+                 snippet_frames: int = 1, snippet_stride: int = 1):
+        _check_positive(num_candidates=num_candidates, window_frames=window_frames, snippet_frames=snippet_frames,
+                        snippet_stride=snippet_stride)
         self.num_candidates, self.window_frames, self.positive_prob = num_candidates, window_frames, positive_prob
+        self.snippet_frames, self.snippet_stride = snippet_frames, snippet_stride
+
+    def _candidate(self, meta: VideoMeta, rng: np.random.Generator) -> tuple[int, ...]:
+        frames = random_window_frames(meta, 5, self.window_frames, rng)
+        return tuple(i for f in frames for i in tuple_element(f, self.snippet_frames, self.snippet_stride, meta))
 
     def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
-        views = [video_view(f"cand{k}", random_window_frames(meta, 5, self.window_frames, rng), "tuple")
-                 for k in range(self.num_candidates)]
+        views = [video_view(f"cand{k}", self._candidate(meta, rng), "tuple") for k in range(self.num_candidates)]
         label = int(rng.random() < self.positive_prob)
         return SampledViews(views, {"order_label": label, "negative_side": int(rng.integers(2))})
 

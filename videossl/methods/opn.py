@@ -8,7 +8,9 @@ one class, so there are 4!/2 = 12 classes. Each frame goes through the backbone 
 OPN's low-level-cue suppression is kept: spatial jittering (each frame its own random crop, the sampler's
 per-frame views) and channel splitting (each frame shown as one random colour channel copied to all three,
 ``channel_split``). A frame task: the views are single frames whatever ``data.num_frames`` is (which then only
-sets the clip length the encoder is evaluated on).
+sets the clip length the encoder is evaluated on). ``snippet_frames`` > 1 turns each frame into a short snippet
+starting there, for 3D backbones (``opn_synthetic_tiny3d``): the order task is the same, but each element
+then carries its own motion, which single frames cannot show.
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ class OPNConfig(MethodConfig):
     dropout: float = 0.5
     channel_split: bool = True  # OPN sec. 3.3: channel splitting against chromatic cues
     crop_scale_min: float = 0.5
+    # 1: OPN's single frames. k > 1: each element is a k-frame snippet (``tuple_element``), for a video backbone
+    # on residual frames, which then sees each element's motion (a single frame has none: ``input_transform:
+    # residual`` needs T >= 2). Not in the paper; the order task and its 12 classes are unchanged.
+    snippet_frames: int = 1
+    snippet_stride: int = 1
 
 
 def split_channels(frames: torch.Tensor) -> torch.Tensor:
@@ -48,7 +55,7 @@ class OPN(Method):
     def __init__(self, cfg):
         super().__init__(cfg)
         h = self.hparams
-        self.sampler = OPNSampler(h.window_frames, 4)
+        self.sampler = OPNSampler(h.window_frames, 4, h.snippet_frames, h.snippet_stride)
         self.head = PairwiseFusionHead(self.backbone.num_features, 4, OPNSampler.num_classes, h.pair_dim, h.dropout)
 
     def views(self) -> ViewSpec:
@@ -58,7 +65,7 @@ class OPN(Method):
         return ViewSpec(sampler=self.sampler, transforms={"frame": transform})
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
-        frames = batch["video"]  # 4 x (B, C, 1, H, W) in the shown order
+        frames = batch["video"]  # 4 x (B, C, k, H, W) in the shown order (k = snippet_frames, 1 in the paper)
         b = frames[0].shape[0]
         x = concat_views(frames)
         if self.hparams.channel_split:

@@ -9,7 +9,9 @@ paper uses optical flow magnitude) and builds the tuple from the window that mov
 through the backbone (frame-wise: ``tiny_r2d`` / ``resnet18``, as the paper's CaffeNet, or a video backbone
 on ``T=1`` clips); the three features are concatenated (fc7) and classified correct / shuffled (fc8).
 
-A frame task: views are single frames whatever ``data.num_frames`` is.
+A frame task: views are single frames whatever ``data.num_frames`` is. ``snippet_frames`` > 1 makes each of the
+five a short snippet for 3D backbones (``shuffle_learn_synthetic_tiny3d``): single frames show no motion, and
+the synthetic classes are motions.
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ class ShuffleAndLearnConfig(MethodConfig):
     hidden_dim: int = 512
     dropout: float = 0.5
     crop_scale_min: float = 0.5
+    # 1: the paper's single frames. k > 1: each of the five frames is a k-frame snippet (``tuple_element``), for a
+    # video backbone on residual frames (not in the paper; the verification task is unchanged).
+    snippet_frames: int = 1
+    snippet_stride: int = 1
 
 
 # Positions in the 5-frame window (a, b, c, d, e) of the positive and the two kinds of negative triplet.
@@ -55,28 +61,33 @@ class ShuffleAndLearn(Method):
 
         h = self.hparams
         transform = build_video_transform("finetune", self.cfg.data.crop_size, scale=(h.crop_scale_min, 1.0))
-        sampler = ShuffleAndLearnCandidatesSampler(h.num_candidates, h.window_frames, h.positive_prob)
+        sampler = ShuffleAndLearnCandidatesSampler(h.num_candidates, h.window_frames, h.positive_prob,
+                                                   h.snippet_frames, h.snippet_stride)
         return ViewSpec(sampler=sampler, transforms={"tuple": transform})
 
     @staticmethod
     @torch.no_grad()
-    def build_triplets(candidates: list[torch.Tensor], labels: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
-        """``K x (B, C, 5, H, W)`` windows -> triplets ``(B, C, 3, H, W)`` from each sample's highest-motion window."""
-        stacked = torch.stack(candidates)  # (K, B, C, 5, H, W)
-        best = torch.stack([frame_motion(c) for c in candidates]).argmax(dim=0)  # (B,)
+    def build_triplets(candidates: list[torch.Tensor], labels: torch.Tensor, sides: torch.Tensor,
+                       snippet_frames: int = 1) -> torch.Tensor:
+        """``K x (B, C, 5 k, H, W)`` windows (five elements of k frames) -> triplets ``(B, C, 3, k, H, W)`` from each
+        sample's highest-motion window, motion measured on the five elements' first frames."""
+        k = snippet_frames
+        stacked = torch.stack([c.unflatten(2, (5, k)) for c in candidates])  # (K, B, C, 5, k, H, W)
+        best = torch.stack([frame_motion(c[:, :, :, 0]) for c in stacked]).argmax(dim=0)  # (B,)
         b = stacked.shape[1]
-        windows = stacked[best, torch.arange(b, device=best.device)]  # (B, C, 5, H, W)
+        windows = stacked[best, torch.arange(b, device=best.device)]  # (B, C, 5, k, H, W)
         table = torch.tensor([NEGATIVES[0], NEGATIVES[1], POSITIVE], device=windows.device)
         order = table[torch.where(labels.bool(), torch.full_like(sides, 2), sides)]  # (B, 3)
-        index = order.view(b, 1, 3, 1, 1).expand(-1, windows.shape[1], -1, *windows.shape[-2:])
+        index = order.view(b, 1, 3, 1, 1, 1).expand(-1, windows.shape[1], -1, *windows.shape[-3:])
         return torch.gather(windows, 2, index)
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
         labels = batch["order_label"]
-        triplets = self.build_triplets(batch["video"], labels, batch["negative_side"])  # (B, C, 3, H, W)
-        b = triplets.shape[0]
-        frames = triplets.transpose(1, 2).reshape(b * 3, triplets.shape[1], 1, *triplets.shape[-2:])
-        features = self.backbone(frames).view(b, 3, -1)  # (B, 3, D)
+        triplets = self.build_triplets(batch["video"], labels, batch["negative_side"],
+                                       self.hparams.snippet_frames)  # (B, C, 3, k, H, W)
+        b, c = triplets.shape[:2]
+        elements = triplets.transpose(1, 2).reshape(b * 3, c, *triplets.shape[3:])  # (3B, C, k, H, W)
+        features = self.backbone(elements).view(b, 3, -1)  # (B, 3, D)
         logits = self.head(features.flatten(1))
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(1) == labels).float().mean()
