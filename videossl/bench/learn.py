@@ -13,10 +13,14 @@ Per recipe (``--all``: every ``recipes/*_synthetic_*.yaml``):
    ``_eval_data_overrides``) and the quickstart's test views and classifier settings;
 3. the same two protocols for the same backbone (name and kwargs, e.g. residual-frame input) at random
    initialisation seeded like the run (the quickstart's ``write_random_init``), once per architecture and
-   evaluation setting, cached in ``<out>/random-<backbone>[-<kwargs hash>].json``.
+   evaluation setting, cached in ``<out>/random-<backbone>[-<kwargs hash>].json``;
+4. for a run with an audio tower (``<run_dir>/encoder_audio.pt``: L3, AVE-Net, AVID, BraVe V/A, ELo), the audio
+   linear probe (:func:`videossl.eval.audio.run_audio_linear`) on the audio tracks of the same synthetic sets,
+   with the run's audio rate, mel bands and window length, of the audio tower and of the same audio backbone at
+   random initialisation (``<out>/random-audio-<backbone>[-<kwargs hash>].json``).
 
 The table (recipe, method, backbone, linear / kNN top-1 of the SSL encoder and of random init, whether SSL
-beats random init on both, pretraining minutes) is printed and written to ``<out>/learn.json`` and
+beats random init on both, audio linear top-1 of the audio tower and of its random init, pretraining minutes) is printed and written to ``<out>/learn.json`` and
 ``<out>/learn.md`` after every recipe; rows of earlier invocations with the same ``--out`` are kept (a
 recipe's row is replaced when it is run again), so later issues add their recipes' rows to the same table.
 ``--tiny`` shrinks everything (32 px, 4 frames, a few videos, 2 steps, 5 linear epochs) for CI.
@@ -30,7 +34,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from videossl.errors import UserError
 
@@ -43,9 +47,10 @@ TINY_DATA = ["data.synthetic.num_pool=8", "data.synthetic.num_train=12", "data.s
              "data.num_workers=0"]
 TINY_TRAIN = ["train.batch_size=4", "train.max_steps=2", "train.epochs=1", "train.log_every=1", "train.plots=false"]
 TINY_EVAL = ["test.num_clips=1", "test.num_crops=1", "linear.train_clips=1", "linear.epochs=5", "data.batch_size=4"]
+TINY_AUDIO_EVAL = ["data.num_windows=1", "linear.epochs=5", "data.batch_size=4"]
 
 COLUMNS = ("recipe", "method", "backbone", "linear_top1", "knn_top1", "random_linear_top1", "random_knn_top1",
-           "beats_random", "pretrain_minutes")
+           "beats_random", "audio_linear_top1", "random_audio_linear_top1", "audio_beats_random", "pretrain_minutes")
 
 log = logging.getLogger("videossl.bench.learn")
 
@@ -174,9 +179,20 @@ def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, 
             "num_classes": int(results["linear"]["splits"][0]["num_classes"])}
 
 
-def cached_top1(encoder: str, overrides: list[str], out_dir: Path, cache: Path) -> dict[str, float]:
-    """``frozen_top1`` through a JSON cache keyed by the evaluation overrides and, for a file, its content hash
-    (a resumed finished run saves ``encoder.pt`` again with the same weights, so mtimes do not tell).
+def audio_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, float]:
+    """Audio linear-probe top-1 of ``encoder`` (an ``encoder_audio.pt`` path) on the synthetic audio tracks."""
+    from videossl.eval.audio import load_audio_eval_config, run_audio_linear
+
+    result = run_audio_linear(load_audio_eval_config(encoder, None, overrides + [f"out_dir={out_dir}"]))
+    return {"linear_top1": float(result["top1"]), "num_test": int(result["num_test"]),
+            "num_classes": int(result["num_classes"])}
+
+
+def cached_top1(encoder: str, overrides: list[str], out_dir: Path, cache: Path,
+                evaluate: Callable[[str, list[str], Path], dict] | None = None) -> dict[str, float]:
+    """``evaluate`` (default ``frozen_top1``; ``audio_top1`` for audio towers) through a JSON cache keyed by the
+    evaluation overrides and, for a file, its content hash (a resumed finished run saves ``encoder.pt`` again with
+    the same weights, so mtimes do not tell).
 
     The random-init baseline is evaluated once per backbone and setting (``<out>/random-<backbone>.json``); an SSL
     encoder once per training (``<out>/<recipe>/eval/bench_eval.json``), so a rerun of finished recipes is quick.
@@ -187,7 +203,7 @@ def cached_top1(encoder: str, overrides: list[str], out_dir: Path, cache: Path) 
     for entry in entries:
         if entry["overrides"] == overrides and entry.get("encoder") == stamp:
             return entry["result"]
-    result = frozen_top1(encoder, overrides, out_dir)
+    result = (evaluate or frozen_top1)(encoder, overrides, out_dir)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(entries + [{"overrides": overrides, "encoder": stamp, "result": result}], indent=2))
     return result
@@ -203,15 +219,72 @@ def final_loss(run_dir: Path) -> float | None:
     return float(losses[-1]) if losses else None
 
 
+def backbone_tag(name: str, kwargs: dict, seed: int) -> str:
+    """``<name>`` or ``<name>-<kwargs and seed hash>``: one random-init baseline per architecture and seed."""
+    if not kwargs and int(seed) == 0:
+        return name
+    key = json.dumps({"kwargs": kwargs, "seed": int(seed)}, sort_keys=True)
+    return f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
 def random_init_tag(cfg) -> str:
-    """``<backbone>`` or ``<backbone>-<kwargs hash>``: one random-init baseline per architecture and seed."""
+    """``<backbone>`` or ``<backbone>-<kwargs hash>`` of the run's video backbone."""
     from omegaconf import OmegaConf
 
-    kwargs = OmegaConf.to_container(cfg.backbone.kwargs, resolve=True) or {}
-    if not kwargs and int(cfg.train.seed) == 0:
-        return cfg.backbone.name
-    key = json.dumps({"kwargs": kwargs, "seed": int(cfg.train.seed)}, sort_keys=True)
-    return f"{cfg.backbone.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    return backbone_tag(cfg.backbone.name, OmegaConf.to_container(cfg.backbone.kwargs, resolve=True) or {},
+                        int(cfg.train.seed))
+
+
+# ------------------------------------------------------------------------------------------------
+# Audio towers
+# ------------------------------------------------------------------------------------------------
+
+# AudioEvalDataConfig keys the video evaluation's data overrides share with it (the synthetic sets themselves).
+AUDIO_SHARED_DATA = ("data.format=", "data.root=", "data.synthetic.", "data.num_workers=", "data.decoder=")
+# method hyperparameter of the audio-visual recipes -> the audio evaluation's data key
+AUDIO_METHOD_KEYS = (("audio_rate", "audio_rate"), ("n_mels", "n_mels"), ("audio_seconds", "seconds"))
+
+
+def audio_eval_overrides(cfg, tiny: bool) -> list[str]:
+    """Audio-probe overrides: the synthetic root and sizes of the video evaluation (the quickstart's
+    ``_eval_data_overrides``), the run's audio rate, mel bands and window length, the run's seed."""
+    from videossl.quickstart import _eval_data_overrides
+
+    shared = [o for o in _eval_data_overrides(cfg) if o.startswith(AUDIO_SHARED_DATA)]
+    audio = [f"data.{key}={cfg.method[name]}" for name, key in AUDIO_METHOD_KEYS if name in cfg.method]
+    return shared + audio + [f"seed={int(cfg.train.seed)}"] + (TINY_AUDIO_EVAL if tiny else [])
+
+
+def write_random_audio_init(ssl_audio: Path, seed: int, out: Path) -> Path:
+    """The audio backbone of ``ssl_audio`` (name and kwargs as saved) at random init, seeded with ``seed``, as
+    ``<out>/random-audio-<tag>/encoder_audio.pt`` (rewritten identically on every call, so its cache holds)."""
+    import torch
+
+    from videossl.backbones import create_backbone, save_encoder
+
+    payload = torch.load(ssl_audio, map_location="cpu", weights_only=True)
+    name, kwargs = payload["backbone"], {k: v for k, v in payload["kwargs"].items() if k != "pretrained"}
+    path = out / f"random-audio-{backbone_tag(name, kwargs, seed)}" / "encoder_audio.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    save_encoder(path, create_backbone(name, **kwargs), name, kwargs)
+    return path
+
+
+def bench_audio(cfg, run_dir: Path, tiny: bool, out: Path) -> dict:
+    """Audio linear top-1 of ``<run_dir>/encoder_audio.pt`` and of its random init (both cached) -> row keys;
+    every key None when the run has no audio tower."""
+    ssl_audio = run_dir / "encoder_audio.pt"
+    if not ssl_audio.is_file():
+        return {"audio_linear_top1": None, "random_audio_linear_top1": None, "audio_beats_random": None}
+    evaluation = audio_eval_overrides(cfg, tiny)
+    eval_dir = out / run_dir.parent.name / "eval-audio"
+    ssl = cached_top1(str(ssl_audio), evaluation, eval_dir, eval_dir / "bench_audio_eval.json", audio_top1)
+    rand_encoder = write_random_audio_init(ssl_audio, int(cfg.train.seed), out)
+    rand = cached_top1(str(rand_encoder), evaluation, rand_encoder.parent, rand_encoder.parent.with_suffix(".json"),
+                       audio_top1)
+    return {"audio_linear_top1": ssl["linear_top1"], "random_audio_linear_top1": rand["linear_top1"],
+            "audio_beats_random": ssl["linear_top1"] > rand["linear_top1"], "audio_num_test": ssl.get("num_test")}
 
 
 def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> dict:
@@ -236,7 +309,8 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> d
             "beats_random": beats, "pretrain_minutes": round(minutes, 2), "steps": steps,
             "final_loss": final_loss(run_dir), "epochs": int(cfg.train.epochs), "batch_size": int(cfg.train.batch_size),
             "tiny": tiny, "run_dir": str(run_dir), "num_test": ssl.get("num_test"), "num_classes": ssl.get("num_classes"),
-            "linear_per_class": ssl.get("linear_per_class"), "random_linear_per_class": rand.get("linear_per_class")}
+            "linear_per_class": ssl.get("linear_per_class"), "random_linear_per_class": rand.get("linear_per_class"),
+            **bench_audio(cfg, run_dir, tiny, out)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -250,16 +324,19 @@ def format_table(rows: list[dict]) -> str:
         return "-" if v is None else f"{100 * float(v):.1f}"
 
     lines = ["| recipe | method | backbone | linear top-1 (%) | kNN top-1 (%) | random-init linear (%) "
-             "| random-init kNN (%) | beats random | steps | pretrain min |",
-             "|---|---|---|---:|---:|---:|---:|:---:|---:|---:|"]
+             "| random-init kNN (%) | beats random | audio linear (%) | random-init audio (%) | steps | pretrain min |",
+             "|---|---|---|---:|---:|---:|---:|:---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.get("error"):
             lines.append(f"| {r['recipe']} | {r.get('method', '-')} | {r.get('backbone', '-')} "
-                         f"| failed: {r['error']} | | | | | | |")
+                         f"| failed: {r['error']} | | | | | | | | |")
             continue
+        # "beats random" is the video verdict; the audio tower's is a separate warning (rows before the audio
+        # column have no audio keys: "-")
         lines.append(f"| {r['recipe']} | {r['method']} | {r['backbone']} | {pct(r['linear_top1'])} "
                      f"| {pct(r['knn_top1'])} | {pct(r['random_linear_top1'])} | {pct(r['random_knn_top1'])} "
-                     f"| {'yes' if r['beats_random'] else 'no'} | {r.get('steps', '-')} | {r['pretrain_minutes']:.1f} |")
+                     f"| {'yes' if r['beats_random'] else 'no'} | {pct(r.get('audio_linear_top1'))} "
+                     f"| {pct(r.get('random_audio_linear_top1'))} | {r.get('steps', '-')} | {r['pretrain_minutes']:.1f} |")
     return "\n".join(lines)
 
 
@@ -309,6 +386,9 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
     verdict = ("Every recipe beats random initialisation on both protocols." if not failing and not failed else
                f"Not beating random init on both protocols: {', '.join(failing) or 'none'}; "
                f"failed to run: {', '.join(failed) or 'none'}.")
+    audio_failing = [r["recipe"] for r in rows if not r.get("error") and r.get("audio_beats_random") is False]
+    if audio_failing:
+        verdict += f" Audio towers not beating their random init: {', '.join(audio_failing)}."
     noise = ""
     sized = [r for r in rows if not r.get("error") and r.get("num_test") and r.get("num_classes")]
     if sized:  # binomial standard error of a top-1 at chance: differences within ~2 of them are noise
@@ -328,7 +408,9 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
         "T=0.07) on the labeled train / test sets with the pretraining clip geometry, against the same "
         "architecture at random initialisation evaluated the same way (the quickstart's test views: 4 clips x 3 "
         "crops; linear probe 100 epochs on 3 clips per training video). \"beats random\" means a higher top-1 "
-        "on both protocols. Minutes are pretraining wall time only; `steps` are optimizer steps. Options given "
+        "on both protocols. For runs with an audio tower, \"audio linear\" is a linear probe of the frozen audio "
+        "tower on the audio tracks of the same labeled sets (the run's audio window, 3 windows per file) against "
+        "the same audio backbone at random initialisation; \"-\" means no audio tower. Minutes are pretraining wall time only; `steps` are optimizer steps. Options given "
         "on the command line (shorter schedules, smaller clips) apply to every recipe and to the random-init "
         "baseline alike.\n\n"
         f"Measured with:\n\n```\n{command}\n```\n\n"
@@ -391,6 +473,10 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         if not r.get("error") and not r["beats_random"]:
             print(f"WARNING: {r['recipe']} does not beat random initialisation on both protocols")
+    for r in rows:
+        if not r.get("error") and r.get("audio_beats_random") is False:
+            print(f"WARNING: {r['recipe']}: the audio tower does not beat its random initialisation on the audio "
+                  f"linear probe ({100 * r['audio_linear_top1']:.1f}% vs {100 * r['random_audio_linear_top1']:.1f}%)")
     return 1 if failed else 0
 
 
