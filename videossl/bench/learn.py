@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -369,8 +370,10 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
 def write_outputs(out: Path, rows: list[dict], command: str) -> str:
     """Write ``<out>/learn.json`` and ``<out>/learn.md``; return the table."""
     table = format_table(rows)
-    (out / "learn.json").write_text(json.dumps({"command": command, "rows": rows}, indent=2))
-    (out / "learn.md").write_text(table + "\n")
+    for name, text in (("learn.json", json.dumps({"command": command, "rows": rows}, indent=2)), ("learn.md", table + "\n")):
+        tmp = out / f".{name}.{os.getpid()}.tmp"  # write then rename: a concurrent invocation never reads half a file
+        tmp.write_text(text)
+        tmp.replace(out / name)
     return table
 
 
@@ -454,7 +457,10 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = "videossl bench learn " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["bench", "learn"] else "videossl bench learn (called from Python)"
-    old = json.loads((out / "learn.json").read_text())["rows"] if (out / "learn.json").is_file() else []
+
+    def earlier_rows() -> list[dict]:  # read again before each write: another invocation may share --out
+        return json.loads((out / "learn.json").read_text())["rows"] if (out / "learn.json").is_file() else []
+
     rows: list[dict] = []
     for i, recipe in enumerate(recipes, 1):
         print(f"\n=== [{i}/{len(recipes)}] {recipe.stem}", flush=True)
@@ -463,11 +469,12 @@ def run(args: argparse.Namespace) -> int:
         except UserError as err:  # a recipe's own mistake: report it in the table and go on with the others
             log.error("%s: %s", recipe.stem, err)
             rows.append({"recipe": recipe.stem, "error": str(err)})
-        table = write_outputs(out, merge_rows(old, rows), command)
+        merged = merge_rows(earlier_rows(), rows)
+        table = write_outputs(out, merged, command)
     print("\n" + table)
     print(f"\nwrote {out / 'learn.json'} and {out / 'learn.md'}")
     if args.write_doc:
-        write_doc(Path(args.write_doc), table, command, merge_rows(old, rows))
+        write_doc(Path(args.write_doc), table, command, merged)
         print(f"wrote {args.write_doc}")
     failed = [r for r in rows if r.get("error")]
     for r in rows:
