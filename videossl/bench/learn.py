@@ -379,7 +379,6 @@ def write_outputs(out: Path, rows: list[dict], command: str) -> str:
 
 def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
     """The measured table as a markdown page: what was run, on what machine, and the verdict."""
-    import os
     import platform
 
     import torch
