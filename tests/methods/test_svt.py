@@ -197,3 +197,47 @@ def test_k400_recipe_follows_svt_code():
     assert o.name == "adamw" and o.lr == pytest.approx(5e-4 * 32 / 256) and o.min_lr == pytest.approx(1e-6)
     assert (o.weight_decay, o.weight_decay_end, o.clip_grad, o.warmup_epochs) == (0.04, 0.4, 3.0, 10)
     assert cfg.train.batch_size * cfg.train.devices == 32
+
+
+def _target_spread(head: torch.nn.Module, features: torch.Tensor, teacher_temp: float = 0.04) -> float:
+    """Entropy of the mean teacher target minus the mean per-sample entropy (centred with the batch mean): 0 when
+    every sample gets the same target, large when the targets tell samples apart."""
+    logits = head(features)
+    p = torch.softmax((logits - logits.mean(0)) / teacher_temp, dim=-1)
+    per_sample = -(p * p.clamp_min(1e-12).log()).sum(-1).mean()
+    mean = p.mean(0)
+    return float(-(mean * mean.clamp_min(1e-12).log()).sum() - per_sample)
+
+
+def test_bn_in_head_tells_apart_clips_whose_features_barely_differ():
+    """Issue 7: the tiny TimeSformer on residual frames gives nearly the same CLS for every clip; the plain DINO head
+    then gives every sample the same teacher target (which centering makes uniform: collapse). DINO's
+    use_bn_in_head rescales the differences so the targets differ per sample."""
+    torch.manual_seed(0)
+    features = torch.randn(1, 64) + 1e-3 * torch.randn(32, 64)  # (B, D): one vector plus a tiny per-clip part
+    spreads = {}
+    for bn in (False, True):
+        torch.manual_seed(0)
+        method = build(f"method.use_bn_in_head={bn}")
+        with torch.no_grad():
+            spreads[bn] = _target_spread(method.teacher.module[1], features)
+    assert spreads[False] < 0.01
+    assert spreads[True] > 0.5
+
+
+def test_bn_in_head_sits_after_hidden_layers_in_student_and_teacher():
+    torch.manual_seed(0)
+    method = build("method.use_bn_in_head=true")
+    kinds = ["Linear", "BatchNorm1d", "GELU", "Linear", "BatchNorm1d", "GELU", "Linear"]  # DINOHead(use_bn=True)
+    assert [type(m).__name__ for m in method.head.mlp] == kinds
+    assert [type(m).__name__ for m in method.teacher.module[1].mlp] == kinds
+    assert method.teacher.module[0] is not method.backbone  # a copy, not the student itself
+    out = method.training_step({"video": views_for(method, batch=4)}, STEP)
+    assert torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert method.head.mlp[1].weight.grad is not None and method.head.mlp[1].weight.grad.abs().sum() > 0
+
+
+def test_synthetic_recipe_uses_bn_in_head():
+    cfg = load_pretrain_config(RECIPES / "svt_synthetic_tiny_timesformer.yaml")
+    assert cfg.method.use_bn_in_head and cfg.backbone.kwargs.input_transform == "residual"
