@@ -11,8 +11,11 @@ time per video); every clip queries every audio (video-to-audio) and the reverse
 log-odds; BraVe V/A: the narrow prediction against the audio projection). A query is a hit at k when its own
 video's item is among the k best. Chance R@k is k / N.
 
-Synchronisation: the same clips with their synchronised audio and with audio shifted by ``offset_s``; the
-accuracy is the fraction of videos whose synchronised pair scores higher (ties count one half; chance 0.5).
+Synchronisation: one clip per test video with its synchronised audio and the audio ``|offset_s|`` before or after
+it (``SyncPairSampler``: the clip is placed where both windows lie inside the file, so the offset audio really is
+offset; an audio window clamped at the end of the file would otherwise overlap, or equal, the synchronised one);
+the accuracy is the fraction of videos whose synchronised pair scores higher (ties count one half; chance 0.5).
+Videos too short for the full offset get the largest shift that fits and are counted in ``num_short``.
 """
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
+from videossl.data.sampling import (ClipSampler, SampledViews, VideoMeta, audio_view, audio_window, clip_indices,
+                                    clip_span, frames_to_time, segment_frames, video_view)
 from videossl.errors import UserError
 
 
@@ -43,8 +49,9 @@ def load_run_method(run_dir: str | Path) -> Any:
 
 
 def av_dataset(method: Any, split: str = "test", audio_offset: float = 0.0, seed: int = 0,
-               data_overrides: Sequence[str] = ()) -> Any:
-    """A ``VideoDataset`` of (clip, audio) pairs of ``split`` with the method's clip and audio geometry."""
+               data_overrides: Sequence[str] = (), sync_offset_s: float = 0.0) -> Any:
+    """A ``VideoDataset`` of (clip, audio) pairs of ``split`` with the method's clip and audio geometry; with
+    ``sync_offset_s`` the samples are ``SyncPairSampler`` triples (clip, synchronised audio, offset audio)."""
     from omegaconf import OmegaConf
 
     from videossl.data.video_dataset import VideoDataset
@@ -64,8 +71,11 @@ def av_dataset(method: Any, split: str = "test", audio_offset: float = 0.0, seed
     except Exception as err:
         raise UserError(f"data overrides {list(data_overrides)}: {str(err).splitlines()[0]}") from None
     index = read_split(data, split, int(data.split_id))
-    sampler = AudioVisualSampler(num_frames=data.num_frames, stride=data.frame_stride, audio_seconds=h.audio_seconds,
-                                 audio_offset=audio_offset)
+    if sync_offset_s:
+        sampler = SyncPairSampler(data.num_frames, data.frame_stride, h.audio_seconds, sync_offset_s)
+    else:
+        sampler = AudioVisualSampler(num_frames=data.num_frames, stride=data.frame_stride,
+                                     audio_seconds=h.audio_seconds, audio_offset=audio_offset)
     transforms = {"clip": build_video_transform("eval", data.crop_size),
                   "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels, augment=False)}
     return VideoDataset(index, ViewSpec(sampler, transforms, h.audio_rate), decoder=data.decoder, seed=seed,
@@ -123,6 +133,44 @@ def run_av_retrieval(run_dir: str | Path, split: str = "test", max_videos: int =
     return result
 
 
+class SyncPairSampler(ClipSampler):
+    """A clip, its synchronised audio (``audio0``) and the audio ``offset_s`` away from it (``audio_offset``).
+
+    Both audio windows are ``audio_seconds`` long. The clip is drawn uniformly among the positions where the
+    synchronised window is centred on it and the offset window, ``offset_s`` before or after (a random side when
+    both fit), lies inside the file too. A video too short for that takes the position with the largest shift
+    that fits (``audio_window`` clamps at the ends). Target ``sync_shift_s``: the shift really obtained (signed).
+    """
+
+    def __init__(self, num_frames: int, stride: int, audio_seconds: float, offset_s: float):
+        if offset_s == 0 or audio_seconds <= 0:
+            raise UserError(f"sync pairs need a non-zero offset and audio_seconds > 0, got {offset_s}, {audio_seconds}")
+        self.num_frames, self.stride = num_frames, stride
+        self.audio_seconds, self.offset_s = audio_seconds, abs(offset_s)
+
+    def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        first, stop = segment_frames(meta)
+        half = self.audio_seconds / 2
+        exact, fallback = [], []  # (clip indices, synchronised window, offset window, shift)
+        for start in range(first, max(first, stop - clip_span(self.num_frames, self.stride)) + 1):
+            indices = clip_indices(start, self.num_frames, self.stride, first, stop)
+            centre = sum(frames_to_time(meta, indices)) / 2
+            synced = audio_window(meta, centre, self.audio_seconds)
+            for sign in (1.0, -1.0):
+                shifted = audio_window(meta, centre + sign * self.offset_s, self.audio_seconds)
+                shift = shifted[0] - synced[0]
+                option = (indices, synced, shifted, shift)
+                if abs(synced[0] - (centre - half)) < 1e-6 and abs(shift - sign * self.offset_s) < 1e-6:
+                    exact.append(option)
+                fallback.append(option)
+        if not exact:
+            widest = max(abs(o[3]) for o in fallback)
+            exact = [o for o in fallback if abs(o[3]) >= widest - 1e-6]
+        indices, synced, shifted, shift = exact[int(rng.integers(len(exact)))]
+        views = [video_view("clip0", indices, "clip"), audio_view("audio0", synced), audio_view("audio_offset", shifted)]
+        return SampledViews(views, {"sync_shift_s": float(shift)})
+
+
 @torch.no_grad()
 def sync_accuracy(method: Any, synced: tuple[torch.Tensor, torch.Tensor], offset: torch.Tensor, chunk: int = 32) -> float:
     """Fraction of clips whose synchronised audio scores higher than the offset audio (ties: one half).
@@ -141,19 +189,35 @@ def sync_accuracy(method: Any, synced: tuple[torch.Tensor, torch.Tensor], offset
 
 
 def run_av_sync(run_dir: str | Path, offset_s: float = 1.0, split: str = "test", max_videos: int = 0, seed: int = 0,
-                data_overrides: Sequence[str] = (), out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Synchronised vs ``offset_s``-shifted audio for the same clips (same seed: the same clip times)."""
+                data_overrides: Sequence[str] = (), out_dir: str | Path | None = None,
+                clips_per_video: int = 1) -> dict[str, Any]:
+    """Synchronised vs ``|offset_s|``-shifted audio for ``clips_per_video`` clips of each video of ``split`` (each
+    at its own random time, ``SyncPairSampler``); ``num_pairs`` = videos x clips."""
+    from torch.utils.data import DataLoader, Subset
+
     if offset_s == 0:
         raise UserError("--offset must be non-zero (the shift of the negative audio in seconds)")
     method = load_run_method(run_dir)
-    synced = collect_pairs(av_dataset(method, split, 0.0, seed, data_overrides), max_videos)
-    _, shifted = collect_pairs(av_dataset(method, split, offset_s, seed, data_overrides), max_videos)
-    accuracy = sync_accuracy(method, synced, shifted)
-    result = {"sync_accuracy": accuracy, "chance": 0.5, "offset_s": offset_s, "num_videos": len(shifted),
-              "method": method.hparams.name}
+    dataset = av_dataset(method, split, seed=seed, data_overrides=data_overrides, sync_offset_s=offset_s)
+    if clips_per_video < 1:
+        raise UserError(f"clips_per_video must be >= 1, got {clips_per_video}")
+    n = len(dataset) if max_videos <= 0 else min(max_videos, len(dataset))
+    items = [(i, draw) for draw in range(clips_per_video) for i in range(n)]  # (index, epoch): another clip time
+    clips, synced, shifted, shifts = [], [], [], []
+    for batch in DataLoader(Subset(dataset, items), batch_size=16, shuffle=False):
+        clips.append(batch["video"][0])
+        synced.append(batch["audio"][0])
+        shifted.append(batch["audio"][1])
+        shifts.append(batch["sync_shift_s"])
+    clips, synced, shifted, shifts = torch.cat(clips), torch.cat(synced), torch.cat(shifted), torch.cat(shifts)
+    accuracy = sync_accuracy(method, (clips, synced), shifted)
+    num_short = int((shifts.abs() < abs(offset_s) - 1e-6).sum())
+    result = {"sync_accuracy": accuracy, "chance": 0.5, "offset_s": abs(offset_s), "num_videos": n,
+              "num_pairs": len(clips), "num_short": num_short, "method": method.hparams.name}
     _write(result, out_dir, "av_sync.json")
-    print(f"synchronisation: {100 * accuracy:.1f}% of {len(shifted)} clips prefer their synchronised audio over audio "
-          f"shifted by {offset_s:+.2f} s (chance 50%)")
+    print(f"synchronisation: {100 * accuracy:.1f}% of {len(clips)} clips ({n} videos) prefer their synchronised audio over audio "
+          f"{abs(offset_s):.2f} s before or after (chance 50%)"
+          + (f"; {num_short} videos too short for that offset got a smaller shift" if num_short else ""))
     return result
 
 
