@@ -40,6 +40,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 def _sync_arguments(parser: argparse.ArgumentParser) -> None:
     _run_arguments(parser)
     parser.add_argument("--offset", type=float, default=1.0, help="shift of the negative audio in seconds (default 1.0)")
+    parser.add_argument("--clips-per-video", type=int, default=1,
+                        help="clip times per video, each one synchronised-vs-shifted pair (default 1)")
 
 
 def _localise_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +59,8 @@ def _retrieval(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     from .av_retrieval import run_av_sync
 
-    run_av_sync(args.run_dir, args.offset, args.split, args.max_videos, data_overrides=args.overrides, out_dir=args.out)
+    run_av_sync(args.run_dir, args.offset, args.split, args.max_videos, data_overrides=args.overrides, out_dir=args.out,
+                clips_per_video=args.clips_per_video)
     return 0
 
 
