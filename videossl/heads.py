@@ -59,11 +59,15 @@ class DINOHead(nn.Module):
 
     A ``num_layers`` MLP (GELU, hidden 2048) to a ``bottleneck_dim`` (256) vector, L2-normalised, then a
     weight-normalised linear layer to ``out_dim`` (65536) logits without bias. ``norm_last_layer`` freezes the
-    weight-norm magnitude g = 1 (DINO's default; the paper recommends False for ViT-B stability).
+    weight-norm magnitude g = 1 (DINO's default; the paper recommends False for ViT-B stability). ``use_bn``
+    (DINO's ``--use_bn_in_head``, default False) puts a ``BatchNorm1d`` after every hidden linear layer
+    (Linear -> BN -> GELU): it rescales per-sample differences to unit variance over the batch, which a backbone
+    without BatchNorm whose features barely vary (a ViT's CLS token) otherwise lacks, leaving every sample the
+    same teacher target and the outputs to collapse to uniform.
     """
 
     def __init__(self, in_dim: int, out_dim: int = 65536, hidden_dim: int = 2048, bottleneck_dim: int = 256,
-                 num_layers: int = 3, norm_last_layer: bool = True):
+                 num_layers: int = 3, norm_last_layer: bool = True, use_bn: bool = False):
         super().__init__()
         from torch.nn.utils.parametrizations import weight_norm
 
@@ -72,6 +76,7 @@ class DINOHead(nn.Module):
         for i in range(num_layers):
             layers.append(nn.Linear(dims[i], dims[i + 1]))
             if i < num_layers - 1:
+                layers += [nn.BatchNorm1d(dims[i + 1])] if use_bn else []
                 layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
         for m in self.mlp:

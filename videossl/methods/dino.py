@@ -34,6 +34,7 @@ class DINOConfig(MethodConfig):
     hidden_dim: int = 512  # DINO head: 2048
     bottleneck_dim: int = 128  # DINO head: 256
     norm_last_layer: bool = True  # DINO: True (ViT-S); False is more stable for ViT-B
+    use_bn_in_head: bool = False  # DINO / SVT code: --use_bn_in_head (default False): BatchNorm in the head's MLP
     student_temp: float = 0.1  # DINO: t_s = 0.1
     teacher_temp: float = 0.04  # DINO: t_t = 0.04 (0.07 after warm-up in the longer runs)
     warmup_teacher_temp: float = 0.04  # DINO: linear warm-up from 0.04 ...
@@ -51,7 +52,7 @@ class DINO(Method):
         super().__init__(cfg)
         h = self.hparams
         self.head = DINOHead(self.backbone.num_features, h.out_dim, h.hidden_dim, h.bottleneck_dim,
-                             norm_last_layer=h.norm_last_layer)
+                             norm_last_layer=h.norm_last_layer, use_bn=h.use_bn_in_head)
         self.teacher = EMATeacher(nn.Sequential(self.backbone, self.head))
         self.register_buffer("center", torch.zeros(1, h.out_dim))
 

@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine.ema import EMATeacher
 from ..errors import UserError
 from ..losses.dino import updated_center
 from .base import StepInfo
@@ -85,26 +84,6 @@ class SVTConfig(DINOConfig):
     local_to_local: bool = False  # l->l (SVT tab. 3 ablation; the teacher then also sees the locals)
     global_to_local: bool = False  # g->l (SVT tab. 3 ablation)
     image_weights: str = ""  # local image ViT checkpoint inflated into the TimeSformer (SVT: ImageNet ViT-B)
-    use_bn_in_head: bool = False  # DINO / SVT code's --use_bn_in_head (default False): BatchNorm in the head's MLP
-
-
-def mlp_with_batchnorm(mlp: nn.Sequential) -> nn.Sequential:
-    """DINO's ``use_bn_in_head`` (facebookresearch/dino ``DINOHead(use_bn=True)``): a ``BatchNorm1d`` after every
-    hidden ``Linear`` of the head's MLP (Linear -> BN -> GELU), none after the bottleneck ``Linear``.
-
-    Why it matters: a ViT (LayerNorm only) whose CLS token barely depends on its input -- the tiny TimeSformer
-    on residual frames, where most patches are zero -- gives teacher logits that differ across samples by far
-    less than the teacher temperature, so every sample gets the same (then, after centering, uniform) target and
-    the student follows it to a constant. BatchNorm rescales the per-sample differences to unit variance over
-    the batch, as a CNN backbone's own BatchNorm does. mlp: ``(B, in) -> (B, bottleneck)``.
-    """
-    linears = [m for m in mlp if isinstance(m, nn.Linear)]
-    layers: list[nn.Module] = []
-    for module in mlp:
-        layers.append(module)
-        if isinstance(module, nn.Linear) and module is not linears[-1]:
-            layers.append(nn.BatchNorm1d(module.out_features))
-    return nn.Sequential(*layers)
 
 
 def forward_by_shape(module: nn.Module, views: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -162,9 +141,6 @@ class SVT(DINO):
     def __init__(self, cfg):
         super().__init__(cfg)  # DINO: backbone, DINO head, EMA teacher, center
         h = self.hparams
-        if h.use_bn_in_head:
-            self.head.mlp = mlp_with_batchnorm(self.head.mlp)
-            self.teacher = EMATeacher(nn.Sequential(self.backbone, self.head))  # the teacher copies the new head
         self.pairs = view_pairs(h.num_global, h.num_local, self.enabled_pairings())
         empty = [p for p, pairs in self.pairs.items() if not pairs]
         if empty:
