@@ -56,5 +56,13 @@ def test_changed_settings_and_wrong_method_are_user_errors(tmp_path):
     search.check_settings(tmp_path / "search", _args(tmp_path))
     with pytest.raises(UserError, match="sigma"):
         search.check_settings(tmp_path / "search", _args(tmp_path, sigma=0.9))
+    # A search logged before --knn-queries existed (no such key in search.json) resumes with the default.
+    import json
+    settings = json.loads((tmp_path / "search" / "search.json").read_text())
+    del settings["knn_queries"]
+    (tmp_path / "search" / "search.json").write_text(json.dumps(settings))
+    search.check_settings(tmp_path / "search", _args(tmp_path))
+    with pytest.raises(UserError, match="knn_queries"):
+        search.check_settings(tmp_path / "search", _args(tmp_path, knn_queries="heldout"))
     with pytest.raises(UserError, match="method.name is 'simclr'"):
         search.run(_args(tmp_path, recipe="simclr_synthetic_tiny3d", out=str(tmp_path / "other")))

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from videossl.search.evolution import Evaluated, initial_population, mutate, next_population
-from videossl.search.fitness import evenly_spaced, kmeans_cluster_sizes, knn_top1, zipf_distribution, zipf_kl
+from videossl.search import fitness
+from videossl.search.fitness import (evenly_spaced, heldout_halves, kmeans_cluster_sizes, knn_top1, zipf_distribution,
+                                     zipf_kl)
 
 
 def test_zipf_distribution_values():
@@ -64,3 +66,46 @@ def test_evolution_is_deterministic_and_follows_the_best():
     assert all(c["a"] > 10 and c["b"] < 0.1 for c in children)  # mu=1: every child mutates the best
     mutated = mutate({"a": 1.0}, 0.5, np.random.default_rng(0))
     assert mutated["a"] > 0 and mutated["a"] != 1.0
+
+
+def test_initial_population_starts_from_given_weights():
+    start = {"a": 0.265, "b": 6.88}
+    pop = initial_population(("a", "b"), 4, 0.5, seed=2, start=start)
+    assert pop[0] == start and len(pop) == 4
+    assert all(c != start for c in pop[1:])
+    # Draws are log-normal around the start: with sigma 0.5, |log(child / start)| stays under 4 sigma.
+    assert all(abs(math.log(c[k] / start[k])) < 2.0 for c in pop[1:] for k in start)
+    assert initial_population(("a", "b"), 4, 0.5, seed=2)[0] == {"a": 1.0, "b": 1.0}  # default: equal weights
+
+
+def test_heldout_halves_alternate_rows_and_keep_classes():
+    feats = torch.arange(24, dtype=torch.float32).reshape(12, 2)
+    labels = torch.arange(12) // 4  # class-sorted: 4 videos per class
+    memory, memory_labels, queries, query_labels = heldout_halves(feats, labels)
+    assert memory[:, 0].tolist() == [0, 4, 8, 12, 16, 20] and queries[:, 0].tolist() == [2, 6, 10, 14, 18, 22]
+    assert memory_labels.tolist() == query_labels.tolist() == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(fitness.UserError):
+        heldout_halves(feats[:1], labels[:1])
+
+
+def test_heldout_knn_fitness_never_reads_the_test_split(monkeypatch):
+    # Two well-separated classes in the "train" split: held-out kNN is perfect, and "test" is never embedded.
+    rng = np.random.default_rng(0)
+    feats = torch.tensor(np.concatenate([rng.normal(0, 0.05, (8, 3)) + [5, 0, 0], rng.normal(0, 0.05, (8, 3)) + [0, 5, 0]]),
+                         dtype=torch.float32)
+    labels = torch.arange(16) // 8
+    asked = []
+
+    def fake_embed(encoder, data, split, max_videos, seed=0):
+        asked.append(split)
+        return feats, labels
+
+    monkeypatch.setattr(fitness, "embed_split", fake_embed)
+    monkeypatch.setattr("videossl.eval.config.load_eval_config", lambda *a, **k: type("C", (), {"data": None})())
+    monkeypatch.setattr("videossl.eval.features.load_eval_encoder", lambda *a, **k: (None, None))
+    scores = fitness.encoder_fitness("random:tiny_r3d", [], knn_queries="heldout")
+    assert asked == ["train"] and scores["knn_top1"] == 1.0 and scores["clusters"] == 2
+    scores = fitness.encoder_fitness("random:tiny_r3d", [], knn_queries="test")
+    assert asked == ["train", "train", "test"]
+    with pytest.raises(fitness.UserError, match="knn_queries"):
+        fitness.encoder_fitness("random:tiny_r3d", [], knn_queries="val")

@@ -2,12 +2,16 @@
 
     videossl search elo elo_synthetic_tiny3d [--out runs/search-elo] [--generations 3] [--population 4]
         [--steps 40] [--mu 2] [--sigma 0.5] [--seed 0] [--select zipf|knn] [--clusters 0] [--zipf-s 1.0]
-        [--fitness-videos 0] [--set key=value ...] [--eval-set key=value ...] [--threads N]
+        [--fitness-videos 0] [--knn-queries test|heldout] [--set key=value ...] [--eval-set key=value ...]
+        [--threads N]
 
 Each candidate (a set of ``method.weights``) pretrains the recipe for ``--steps`` optimizer steps from the same
 seed (``<out>/candidates/g<gen>-c<id>``), then its RGB encoder is scored (``videossl/search/fitness.py``): the
 unlabeled Zipf-prior KL (the selection fitness, ELo's), the uniform-prior KL and the labeled kNN top-1 (for
-comparison only, unless ``--select knn``). The evolution is ``search/evolution.py``'s (mu + lambda) ES.
+comparison only, unless ``--select knn``; ``--knn-queries heldout`` scores it on half of the train split against
+the other half, so that a kNN-selected search never sees the test split). The evolution is
+``search/evolution.py``'s (mu + lambda) ES; generation 0 starts from the recipe's weights (equal weights in
+``elo_synthetic_tiny3d``; pass an earlier search's ``best_recipe.yaml`` to continue from its winner).
 
 Outputs under ``--out``: ``candidates.csv`` (one row per candidate: generation, id, weights, fitness values,
 minutes), ``fitness.png`` (fitness over generations), ``summary.json`` (best candidate, Spearman rank correlation
@@ -30,7 +34,9 @@ FITNESS_COLUMNS = ("zipf_kl", "uniform_kl", "knn_top1", "fitness", "cluster_size
 SELECT = ("zipf", "knn")
 # Settings that define a search: resuming with any of them changed would mix two searches in one log.
 FIXED_SETTINGS = ("recipe", "population", "steps", "mu", "sigma", "seed", "select", "clusters", "zipf_s",
-                  "fitness_videos", "overrides", "eval_overrides")
+                  "fitness_videos", "knn_queries", "overrides", "eval_overrides")
+# Settings added after the first searches were logged: an older search.json without them used these values.
+SETTING_DEFAULTS = {"knn_queries": "test"}
 
 
 def tasks() -> tuple[str, ...]:
@@ -76,7 +82,7 @@ def population(generation: int, rows: list[dict[str, Any]], args: argparse.Names
     from .evolution import Evaluated, initial_population, next_population
 
     if generation == 0:
-        return initial_population(tasks(), args.population, args.sigma, args.seed)
+        return initial_population(tasks(), args.population, args.sigma, args.seed, getattr(args, "start", None))
     archive = [Evaluated({t: r[t] for t in tasks()}, r["fitness"]) for r in rows if r["generation"] < generation]
     return next_population(archive, generation, args.population, args.mu, args.sigma, args.seed)
 
@@ -115,7 +121,7 @@ def run_candidate(recipe: Path, generation: int, cid: int, weights: dict[str, fl
     cfg = load_pretrain_config(recipe, candidate_overrides(weights, run_dir, args))
     run_dir = pretrain(cfg)
     scores = encoder_fitness(run_dir / "encoder.pt", fitness_data_overrides(cfg, args), args.clusters, args.zipf_s,
-                             args.fitness_videos, args.seed)
+                             args.fitness_videos, args.seed, args.knn_queries)
     fitness = -scores["zipf_kl"] if args.select == "zipf" else scores["knn_top1"]
     return {"generation": generation, "id": cid, **weights, "zipf_kl": scores["zipf_kl"],
             "uniform_kl": scores["uniform_kl"], "knn_top1": scores["knn_top1"], "fitness": fitness,
@@ -189,7 +195,7 @@ def check_settings(out: Path, args: argparse.Namespace) -> None:
     settings = {k: getattr(args, k) for k in FIXED_SETTINGS}
     if path.is_file():
         old = json.loads(path.read_text())
-        changed = [k for k in FIXED_SETTINGS if old.get(k) != settings[k]]
+        changed = [k for k in FIXED_SETTINGS if old.get(k, SETTING_DEFAULTS.get(k)) != settings[k]]
         if changed:
             raise UserError(f"{out} holds a search with other settings ({', '.join(changed)} differ); "
                             f"rerun with the same options to resume, or use another --out")
@@ -209,6 +215,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clusters", type=int, default=0, help="k-means k (0: number of classes of the labeled set)")
     parser.add_argument("--zipf-s", type=float, default=1.0, help="Zipf exponent of the prior (ELo: 1)")
     parser.add_argument("--fitness-videos", type=int, default=0, help="at most this many videos per fitness split (0: all)")
+    parser.add_argument("--knn-queries", choices=("test", "heldout"), default="test",
+                        help="kNN fitness queries: the test split (default) or held-out half of the train split")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="recipe overrides for every candidate and the best recipe")
     parser.add_argument("--eval-set", nargs="+", default=[], metavar="KEY=VALUE", dest="eval_overrides",
@@ -234,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_pretrain_config(recipe, args.overrides)
     if cfg.method.name != "elo":
         raise UserError(f"{recipe}: method.name is '{cfg.method.name}'; the search evolves ELo's loss weights (elo)")
+    args.start = {t: float(cfg.method.weights[t]) for t in tasks()}  # generation 0's centre
     fitness_data_overrides(cfg, args)  # fails early on a non-synthetic recipe without --eval-set
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

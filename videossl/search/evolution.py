@@ -1,7 +1,8 @@
 """A small (mu + lambda) evolution strategy over positive loss weights, stateless between generations.
 
 ELo (Piergiovanni et al., CVPR 2020, sec. 3.2) evolves the loss weights with tournament selection and CMA-ES. Here:
-generation 0 is the equal-weights candidate plus ``lambda - 1`` log-normal draws around it; every later generation
+generation 0 is the starting candidate (the recipe's weights; equal weights for the shipped recipe) plus ``lambda - 1``
+log-normal draws around it; every later generation
 draws ``lambda`` children, each from a parent chosen by a tournament of ``tournament`` among the ``mu`` best
 candidates evaluated so far (elitism: the best survive across generations without being retrained), mutated
 log-normally per weight (``w * exp(sigma * N(0, 1))``, the classic self-adaptation-free ES mutation for positive
@@ -40,11 +41,12 @@ def mutate(weights: dict[str, float], sigma: float, rng: np.random.Generator) ->
     return _round({k: v * float(np.exp(sigma * rng.standard_normal())) for k, v in weights.items()})
 
 
-def initial_population(tasks: Sequence[str], size: int, sigma: float, seed: int) -> list[dict[str, float]]:
-    """Equal weights (all 1) first, then ``size - 1`` log-normal draws around them."""
+def initial_population(tasks: Sequence[str], size: int, sigma: float, seed: int,
+                       start: dict[str, float] | None = None) -> list[dict[str, float]]:
+    """``start`` (default: equal weights, all 1) first, then ``size - 1`` log-normal draws around it."""
     rng = _rng(seed, 0)
-    equal = {t: 1.0 for t in tasks}
-    return [equal] + [mutate(equal, sigma, rng) for _ in range(size - 1)]
+    centre = _round({t: float(start[t]) for t in tasks}) if start is not None else {t: 1.0 for t in tasks}
+    return [centre] + [mutate(centre, sigma, rng) for _ in range(size - 1)]
 
 
 def next_population(archive: Sequence[Evaluated], generation: int, size: int, mu: int, sigma: float, seed: int,

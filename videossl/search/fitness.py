@@ -8,7 +8,8 @@ measure the KL divergence between that distribution and a Zipf distribution over
 distribution, the right prior for a class-balanced dataset (the synthetic one), reported as ``uniform_kl``.
 
 The labeled fitness is kNN top-1 (k = 20, T = 0.07, ``videossl.eval.knn``) of the test split against the labeled
-train split, one centre clip per video.
+train split, one centre clip per video; or (``knn_queries="heldout"``) of every other train video against the rest
+of the train split, so that a search selecting by it never sees the test split its result is reported on.
 """
 from __future__ import annotations
 
@@ -88,25 +89,47 @@ def embed_split(encoder: torch.nn.Module, data: Any, split: str, max_videos: int
     return out.features[:, 0], out.labels
 
 
+KNN_QUERIES = ("test", "heldout")
+
+
+def heldout_halves(features: torch.Tensor, labels: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split ``(N, D)`` features of a class-sorted split into memory (even rows) and queries (odd rows).
+
+    Alternate rows keep both halves class-balanced when the split lists its videos class by class (ours do).
+    Returns ``memory (ceil(N/2), D), memory_labels, queries (floor(N/2), D), query_labels``.
+    """
+    if features.shape[0] < 2:
+        raise UserError(f"fitness: the held-out kNN needs at least 2 train videos, got {features.shape[0]}")
+    return features[0::2], labels[0::2], features[1::2], labels[1::2]
+
+
 def encoder_fitness(encoder_path: str | Path, eval_overrides: list[str], clusters: int = 0, zipf_s: float = 1.0,
-                    max_videos: int = 0, seed: int = 0) -> dict[str, float]:
+                    max_videos: int = 0, seed: int = 0, knn_queries: str = "test") -> dict[str, float]:
     """All fitness values of one ``encoder.pt`` (or ``random:<backbone>``).
 
     eval_overrides: ``videossl.eval`` config overrides naming the data (e.g. the quickstart's
     ``_eval_data_overrides`` of the pretraining config). The held-out unlabeled set is the ``train`` split with its
     labels ignored (it is not the pretraining pool); kNN uses ``train`` as memory and ``test`` as queries.
+    ``knn_queries`` "heldout": kNN of the odd train videos against the even ones instead (the test split is not read).
     ``clusters`` 0: the number of classes of the labeled set. Returns ``{"zipf_kl", "uniform_kl", "knn_top1",
     "clusters", "cluster_sizes"}`` (sizes as a space-separated string, largest first).
     """
     from videossl.eval.config import load_eval_config
     from videossl.eval.features import load_eval_encoder
 
+    if knn_queries not in KNN_QUERIES:
+        raise UserError(f"fitness: knn_queries must be one of {', '.join(KNN_QUERIES)}, got '{knn_queries}'")
     cfg = load_eval_config(str(encoder_path), None, list(eval_overrides))
     encoder, _ = load_eval_encoder(str(encoder_path), seed=seed)
     train, train_labels = embed_split(encoder, cfg.data, "train", max_videos, seed)
-    test, test_labels = embed_split(encoder, cfg.data, "test", max_videos, seed)
+    if knn_queries == "heldout":
+        memory, memory_labels, queries, query_labels = heldout_halves(train, train_labels)
+    else:
+        memory, memory_labels = train, train_labels
+        queries, query_labels = embed_split(encoder, cfg.data, "test", max_videos, seed)
     k = clusters or int(train_labels.max()) + 1
     sizes = kmeans_cluster_sizes(train, k, seed)
     return {"zipf_kl": zipf_kl(sizes, zipf_s), "uniform_kl": zipf_kl(sizes, 0.0),
-            "knn_top1": knn_top1(train, train_labels, test, test_labels), "clusters": k,
+            "knn_top1": knn_top1(memory, memory_labels, queries, query_labels), "clusters": k,
             "cluster_sizes": " ".join(str(int(v)) for v in np.sort(sizes)[::-1])}
