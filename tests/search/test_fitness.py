@@ -109,3 +109,17 @@ def test_heldout_knn_fitness_never_reads_the_test_split(monkeypatch):
     assert asked == ["train", "train", "test"]
     with pytest.raises(fitness.UserError, match="knn_queries"):
         fitness.encoder_fitness("random:tiny_r3d", [], knn_queries="val")
+
+
+def test_twofold_knn_scores_every_video_once_against_the_other_half():
+    from videossl.search.fitness import twofold_knn_top1
+
+    # 5 videos of one class, then 5 of another (class-sorted, as the splits are).
+    feats = torch.tensor([[1.0, 0.0]] * 5 + [[0.0, 1.0]] * 5) + 0.01 * torch.arange(10).unsqueeze(1)
+    labels = torch.tensor([0] * 5 + [1] * 5)
+    assert twofold_knn_top1(feats, labels) == 1.0
+    # Mislabel row 9 (odd half): as a query it is wrong (its neighbours 6, 8 say class 1); as a neighbour of the
+    # even queries 6 and 8 it is outvoted by rows 5 and 7. So exactly 9 of the 10 videos are right.
+    flipped = labels.clone()
+    flipped[9] = 0
+    assert twofold_knn_top1(feats, flipped) == pytest.approx(0.9)

@@ -8,8 +8,9 @@ measure the KL divergence between that distribution and a Zipf distribution over
 distribution, the right prior for a class-balanced dataset (the synthetic one), reported as ``uniform_kl``.
 
 The labeled fitness is kNN top-1 (k = 20, T = 0.07, ``videossl.eval.knn``) of the test split against the labeled
-train split, one centre clip per video; or (``knn_queries="heldout"``) of every other train video against the rest
-of the train split, so that a search selecting by it never sees the test split its result is reported on.
+train split, one centre clip per video; or (``knn_queries="heldout"``) two-fold within the train split (odd videos
+against even ones and the reverse, averaged over all train videos), so that a search selecting by it never sees the
+test split its result is reported on.
 """
 from __future__ import annotations
 
@@ -104,6 +105,16 @@ def heldout_halves(features: torch.Tensor, labels: torch.Tensor
     return features[0::2], labels[0::2], features[1::2], labels[1::2]
 
 
+def twofold_knn_top1(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """kNN top-1 of ``(N, D)`` labeled features without a test set: each half queried against the other, averaged
+    over all N videos (every video is a query once, never its own neighbour)."""
+    memory, memory_labels, queries, query_labels = heldout_halves(features, labels)
+    n_a, n_b = queries.shape[0], memory.shape[0]
+    a = knn_top1(memory, memory_labels, queries, query_labels)
+    b = knn_top1(queries, query_labels, memory, memory_labels)
+    return (a * n_a + b * n_b) / (n_a + n_b)
+
+
 def encoder_fitness(encoder_path: str | Path, eval_overrides: list[str], clusters: int = 0, zipf_s: float = 1.0,
                     max_videos: int = 0, seed: int = 0, knn_queries: str = "test") -> dict[str, float]:
     """All fitness values of one ``encoder.pt`` (or ``random:<backbone>``).
@@ -111,7 +122,8 @@ def encoder_fitness(encoder_path: str | Path, eval_overrides: list[str], cluster
     eval_overrides: ``videossl.eval`` config overrides naming the data (e.g. the quickstart's
     ``_eval_data_overrides`` of the pretraining config). The held-out unlabeled set is the ``train`` split with its
     labels ignored (it is not the pretraining pool); kNN uses ``train`` as memory and ``test`` as queries.
-    ``knn_queries`` "heldout": kNN of the odd train videos against the even ones instead (the test split is not read).
+    ``knn_queries`` "heldout": two-fold kNN within the train split instead (odd videos against even ones and the
+    reverse; the test split is not read).
     ``clusters`` 0: the number of classes of the labeled set. Returns ``{"zipf_kl", "uniform_kl", "knn_top1",
     "clusters", "cluster_sizes"}`` (sizes as a space-separated string, largest first).
     """
@@ -124,12 +136,11 @@ def encoder_fitness(encoder_path: str | Path, eval_overrides: list[str], cluster
     encoder, _ = load_eval_encoder(str(encoder_path), seed=seed)
     train, train_labels = embed_split(encoder, cfg.data, "train", max_videos, seed)
     if knn_queries == "heldout":
-        memory, memory_labels, queries, query_labels = heldout_halves(train, train_labels)
+        knn = twofold_knn_top1(train, train_labels)
     else:
-        memory, memory_labels = train, train_labels
-        queries, query_labels = embed_split(encoder, cfg.data, "test", max_videos, seed)
+        test, test_labels = embed_split(encoder, cfg.data, "test", max_videos, seed)
+        knn = knn_top1(train, train_labels, test, test_labels)
     k = clusters or int(train_labels.max()) + 1
     sizes = kmeans_cluster_sizes(train, k, seed)
-    return {"zipf_kl": zipf_kl(sizes, zipf_s), "uniform_kl": zipf_kl(sizes, 0.0),
-            "knn_top1": knn_top1(memory, memory_labels, queries, query_labels), "clusters": k,
+    return {"zipf_kl": zipf_kl(sizes, zipf_s), "uniform_kl": zipf_kl(sizes, 0.0), "knn_top1": knn, "clusters": k,
             "cluster_sizes": " ".join(str(int(v)) for v in np.sort(sizes)[::-1])}
