@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from videossl.config import load_pretrain_config
 from videossl.methods.avenet import AVENet, save_localisation_overlays
-from videossl.methods.avid import AVID, cross_modal_nce
+from videossl.methods.avid import AVID, cross_modal_nce, in_video_sync_nce
 from videossl.methods.base import StepInfo
 from videossl.methods.l3 import L3
 
@@ -36,6 +36,48 @@ def test_a_hard_negative_equal_to_the_positive_raises_the_loss():
     easy, top1 = cross_modal_nce(v, v.clone(), 0.1)
     harder, _ = cross_modal_nce(v, v.clone(), 0.1, hard_audio=v.clone())
     assert top1 == 1.0 and harder > easy + 0.1
+
+
+def test_in_video_sync_nce_is_a_two_way_softmax_over_the_two_audio_windows():
+    v, a, hard = torch.randn(6, 8), torch.randn(6, 8), torch.randn(6, 8)
+    t = 0.2
+    loss, accuracy = in_video_sync_nce(v, a, hard, t)
+    pos = F.cosine_similarity(v, a, dim=1) / t
+    neg = F.cosine_similarity(v, hard, dim=1) / t
+    assert torch.allclose(loss, (-pos + torch.logaddexp(pos, neg)).mean(), atol=1e-5)
+    assert accuracy == (pos > neg).float().mean()
+    # the same audio at both times carries no timing: the loss is exactly ln 2
+    assert torch.allclose(in_video_sync_nce(v, a, a.clone(), t)[0], torch.tensor(0.6931472), atol=1e-5)
+
+
+def test_avid_sync_weight_adds_the_in_video_term():
+    torch.manual_seed(0)
+    batch = _batch(hard=True)
+    plain = AVID(_cfg("avid", "method.hard_negative=true"))
+    weighted = AVID(_cfg("avid", "method.hard_negative=true", "method.sync_weight=2.0"))
+    weighted.load_state_dict(plain.state_dict())
+    plain.eval(), weighted.eval()  # same batch-norm behaviour for both forward passes
+    out_plain = plain.training_step(batch, StepInfo(0, 10, 0))
+    out = weighted.training_step(batch, StepInfo(0, 10, 0))
+    assert torch.allclose(out["loss"], out_plain["loss"] + 2.0 * out["sync_loss"], atol=1e-5)
+    assert 0.0 <= out["sync_accuracy"] <= 1.0 and "sync_loss" not in out_plain
+    from videossl.errors import UserError
+
+    with pytest.raises(UserError, match="hard_negative"):
+        AVID(_cfg("avid", "method.sync_weight=1.0"))  # the term needs the same video's audio at another time
+
+
+def test_light_augment_leaves_the_audio_untouched():
+    import numpy as np
+
+    method = AVID(_cfg("avid", "method.augment=light"))
+    audio = method.view_transforms()["audio"]
+    wave = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, (1, 16000)).astype(np.float32))
+    assert torch.equal(audio(wave), audio(wave))  # no random gain, no SpecAugment mask
+    from videossl.errors import UserError
+
+    with pytest.raises(UserError, match="augment"):
+        AVID(_cfg("avid", "method.augment=strong"))
 
 
 @pytest.mark.parametrize("cls,name", [(AVID, "avid"), (L3, "l3"), (AVENet, "avenet")])
@@ -127,6 +169,30 @@ def test_sync_pairs_of_a_too_short_video_take_the_largest_shift():
     for seed in range(5):
         sample = SyncPairSampler(4, 2, 1.0, 1.0)(meta, np.random.default_rng(seed))
         assert abs(sample.targets["sync_shift_s"]) == pytest.approx(0.5)
+
+
+def test_audio_windows_differ_marks_an_impact_or_a_level_change_only():
+    from videossl.eval.av_retrieval import audio_windows_differ
+
+    noise = torch.randn(4, 1, 64, 101)  # dB-scale log-mels: a noise floor with 1 dB jitter
+    other = noise + torch.randn(4, 1, 64, 101)
+    other[1, :, 20:24, 40:50] += 60.0  # a tone burst in a few bands
+    other[2] += 6.0  # the whole window 6 dB louder
+    assert audio_windows_differ(noise, other).tolist() == [False, True, True, False]
+
+
+def test_video_clustered_bound_treats_the_clips_of_a_video_as_one_unit():
+    from videossl.eval.av_retrieval import video_clustered_bound
+
+    video = torch.arange(10).repeat(3)  # 10 videos x 3 clips
+    wins = (video < 7).float()  # clips of one video agree: 7 of 10 videos right
+    bound = video_clustered_bound(wins, video)
+    per_video_se = float(torch.tensor([1.0] * 7 + [0.0] * 3).std() / 10 ** 0.5)
+    assert bound["num_videos"] == 10 and bound["se"] == pytest.approx(per_video_se)
+    assert bound["lower"] == pytest.approx(0.7 - 2.326 * per_video_se)
+    assert bound["p"] > 0.05  # 10 units, not 30: 0.7 is not yet significant
+    many = video_clustered_bound((torch.arange(300) % 10 < 7).float(), torch.arange(300))
+    assert many["p"] < 1e-4  # 300 independent pairs at 0.7 are
 
 
 @pytest.mark.slow

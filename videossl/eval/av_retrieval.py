@@ -16,6 +16,9 @@ it (``SyncPairSampler``: the clip is placed where both windows lie inside the fi
 offset; an audio window clamped at the end of the file would otherwise overlap, or equal, the synchronised one);
 the accuracy is the fraction of videos whose synchronised pair scores higher (ties count one half; chance 0.5).
 Videos too short for the full offset get the largest shift that fits and are counted in ``num_short``.
+Clips of one video are correlated, so the standard error and the one-sided bound treat each video as one unit
+(``video_clustered_bound``); ``informative_accuracy`` is the accuracy on the pairs whose two audio windows differ
+at all (``audio_windows_differ``): on pairs of silent or steadily humming videos every model is at chance.
 """
 from __future__ import annotations
 
@@ -172,8 +175,8 @@ class SyncPairSampler(ClipSampler):
 
 
 @torch.no_grad()
-def sync_accuracy(method: Any, synced: tuple[torch.Tensor, torch.Tensor], offset: torch.Tensor, chunk: int = 32) -> float:
-    """Fraction of clips whose synchronised audio scores higher than the offset audio (ties: one half).
+def sync_wins(method: Any, synced: tuple[torch.Tensor, torch.Tensor], offset: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    """``(N,)``: 1 where a clip's synchronised audio scores higher than its offset audio, 0 where lower, 0.5 on a tie.
 
     synced: ``(clips, audio)``; offset: the audio of the same clips shifted in time, ``(N, 1, M, F)``.
     """
@@ -185,14 +188,48 @@ def sync_accuracy(method: Any, synced: tuple[torch.Tensor, torch.Tensor], offset
         b = len(c)
         s_sync, s_off = both[:, :b].diagonal(), both[:, b:].diagonal()
         wins.append((s_sync > s_off).float() + 0.5 * (s_sync == s_off).float())
-    return float(torch.cat(wins).mean())
+    return torch.cat(wins)
+
+
+def sync_accuracy(method: Any, synced: tuple[torch.Tensor, torch.Tensor], offset: torch.Tensor, chunk: int = 32) -> float:
+    """Fraction of clips whose synchronised audio scores higher than the offset audio (ties: one half)."""
+    return float(sync_wins(method, synced, offset, chunk).mean())
+
+
+def audio_windows_differ(synced: torch.Tensor, offset: torch.Tensor, band_db: float = 4.0) -> torch.Tensor:
+    """``(N,)`` bool, judged from the audio alone: does some mel band's average level differ by more than
+    ``band_db`` between the two log-mel windows ``(N, 1, M, F)`` (in dB)? On the synthetic dataset this marks the
+    pairs where an impact, a swoosh or a fading hum falls in one window only; the two windows of a silent or
+    steadily humming video differ by 1-2 dB (noise), and no model can tell those pairs apart."""
+    return (synced.mean(dim=-1) - offset.mean(dim=-1)).abs().flatten(1).amax(dim=1) > band_db
+
+
+def video_clustered_bound(wins: torch.Tensor, video: torch.Tensor, z: float = 2.326) -> dict[str, float]:
+    """Accuracy with a standard error that treats each video's clips as one correlated unit.
+
+    wins ``(N,)`` in {0, 0.5, 1}; video ``(N,)`` the video of each pair. The per-video mean win is the unit of a
+    one-sample test against 0.5 (clips of one video share its class and scene, so they are not independent):
+    ``se`` = std of the per-video means / sqrt(videos); ``lower`` = accuracy - ``z`` se (z 2.326: a one-sided
+    99% bound); ``p`` the one-sided normal p-value of accuracy > 0.5."""
+    import math
+
+    ids, inverse = torch.unique(video, return_inverse=True)
+    per_video = torch.zeros(len(ids)).index_add_(0, inverse, wins.float()) / torch.bincount(inverse).float()
+    mean = float(per_video.mean())
+    se = float(per_video.std(unbiased=True) / math.sqrt(len(ids))) if len(ids) > 1 else float("inf")
+    p = 0.5 * math.erfc((mean - 0.5) / (se * math.sqrt(2))) if se > 0 else float(mean <= 0.5)
+    return {"se": se, "lower": mean - z * se, "p": p, "num_videos": len(ids)}
 
 
 def run_av_sync(run_dir: str | Path, offset_s: float = 1.0, split: str = "test", max_videos: int = 0, seed: int = 0,
                 data_overrides: Sequence[str] = (), out_dir: str | Path | None = None,
                 clips_per_video: int = 1) -> dict[str, Any]:
     """Synchronised vs ``|offset_s|``-shifted audio for ``clips_per_video`` clips of each video of ``split`` (each
-    at its own random time, ``SyncPairSampler``); ``num_pairs`` = videos x clips."""
+    at its own random time, ``SyncPairSampler``); ``num_pairs`` = videos x clips.
+
+    Besides ``sync_accuracy``: ``sync_se`` / ``sync_lower_99`` / ``sync_p`` (``video_clustered_bound``: each video's
+    clips as one unit), and ``informative_accuracy`` over the ``num_informative`` pairs whose two audio windows
+    differ (``audio_windows_differ``), an extra number, never a replacement for the overall one."""
     from torch.utils.data import DataLoader, Subset
 
     if offset_s == 0:
@@ -210,13 +247,21 @@ def run_av_sync(run_dir: str | Path, offset_s: float = 1.0, split: str = "test",
         shifted.append(batch["audio"][1])
         shifts.append(batch["sync_shift_s"])
     clips, synced, shifted, shifts = torch.cat(clips), torch.cat(synced), torch.cat(shifted), torch.cat(shifts)
-    accuracy = sync_accuracy(method, (clips, synced), shifted)
+    wins = sync_wins(method, (clips, synced), shifted)
+    accuracy = float(wins.mean())
+    bound = video_clustered_bound(wins, torch.tensor([i for i, _ in items]))
+    informative = audio_windows_differ(synced, shifted)
     num_short = int((shifts.abs() < abs(offset_s) - 1e-6).sum())
     result = {"sync_accuracy": accuracy, "chance": 0.5, "offset_s": abs(offset_s), "num_videos": n,
-              "num_pairs": len(clips), "num_short": num_short, "method": method.hparams.name}
+              "num_pairs": len(clips), "num_short": num_short, "sync_se": bound["se"], "sync_lower_99": bound["lower"],
+              "sync_p": bound["p"], "num_informative": int(informative.sum()),
+              "informative_accuracy": float(wins[informative].mean()) if informative.any() else float("nan"),
+              "method": method.hparams.name}
     _write(result, out_dir, "av_sync.json")
     print(f"synchronisation: {100 * accuracy:.1f}% of {len(clips)} clips ({n} videos) prefer their synchronised audio over audio "
-          f"{abs(offset_s):.2f} s before or after (chance 50%)"
+          f"{abs(offset_s):.2f} s before or after (chance 50%; +- {100 * bound['se']:.1f} with each video's clips as one unit, "
+          f"one-sided p {bound['p']:.2g}); {100 * result['informative_accuracy']:.1f}% of the {result['num_informative']} "
+          "pairs whose two audio windows differ"
           + (f"; {num_short} videos too short for that offset got a smaller shift" if num_short else ""))
     return result
 

@@ -8,7 +8,10 @@ InfoNCE), and the audio must pick its own clip (audio-to-video); the loss is the
 here the negatives are the global batch, gathered across processes, as in CLIP / XDC-style in-batch training.
 With ``hard_negative=true`` the sampler also takes audio from the SAME video at another time (Korbar et al.,
 NeurIPS 2018, AVTS): it is added as one more negative for its own clip, so the model must use timing, not
-only the identity of the scene.
+only the identity of the scene. Among B - 1 other videos that one negative weighs little, so
+``sync_weight > 0`` adds AVTS's own task as a second term: each clip picks its synchronised audio over the same
+video's audio at another time (a two-way softmax, ``in_video_sync_nce``), the question the synchronisation
+test asks.
 """
 from __future__ import annotations
 
@@ -39,6 +42,10 @@ class AudioVisualConfig(MethodConfig):
     n_mels: int = 64  # log-mel bands (25 ms windows every 10 ms, see transforms/audio.py)
     hard_negative: bool = False  # add audio of the same video at another time as a negative (AVTS)
     min_negative_gap_s: float = 0.5  # that audio lies at least this far from the clip centre
+    # "ssl": the contrastive views (random resized crop 0.2-1, colour, audio gain +-6 dB and SpecAugment masks);
+    # "light": crop 0.8-1 + flip only, audio untouched, so a 40 ms impact "tock" is never masked out and the
+    # loudness of two windows of one video stays comparable (what synchronisation is judged by)
+    augment: str = "ssl"
 
 
 class AudioVisualMethod(Method):
@@ -59,6 +66,8 @@ class AudioVisualMethod(Method):
         if h.audio_seconds <= 0 or h.audio_rate <= 0:
             raise UserError(f"method.audio_seconds and method.audio_rate must be > 0, got {h.audio_seconds}, {h.audio_rate}")
         self.audio_backbone: Backbone = create_backbone(h.audio_backbone)
+        if h.augment not in ("ssl", "light"):
+            raise UserError(f"method.augment must be ssl or light, got {h.augment!r}")
         if getattr(self.audio_backbone, "modality", None) != "audio":
             raise UserError(f"method.audio_backbone: {h.audio_backbone} is not an audio backbone")
 
@@ -73,8 +82,11 @@ class AudioVisualMethod(Method):
         from ..transforms.audio import build_audio_transform
         from ..transforms.video import build_video_transform
 
-        h = self.hparams
-        return {"clip": build_video_transform("ssl", self.cfg.data.crop_size),
+        h, crop = self.hparams, self.cfg.data.crop_size
+        if h.augment == "light":
+            return {"clip": build_video_transform("finetune", crop, scale=(0.8, 1.0)),
+                    "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels, augment=False)}
+        return {"clip": build_video_transform("ssl", crop),
                 "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels)}
 
     def extra_encoders(self) -> dict[str, tuple[Backbone, str, dict[str, Any]]]:
@@ -107,6 +119,22 @@ def cross_modal_nce(video: torch.Tensor, audio: torch.Tensor, temperature: float
     return loss, top1.detach()
 
 
+def in_video_sync_nce(video: torch.Tensor, audio: torch.Tensor, hard_audio: torch.Tensor,
+                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """AVTS's in-video task (Korbar et al., NeurIPS 2018): is the clip in sync with ``audio`` (its own time) or
+    with ``hard_audio`` (the same video at another time)? A two-way softmax over the cosine similarities.
+
+    video, audio, hard_audio: ``(B, D)`` (L2-normalised here). Returns ``(loss, accuracy)``: the mean
+    cross-entropy of picking ``audio``, and the fraction of clips that score it higher.
+    """
+    video = F.normalize(video, dim=-1)
+    pos = (video * F.normalize(audio, dim=-1)).sum(dim=-1)  # (B,)
+    neg = (video * F.normalize(hard_audio, dim=-1)).sum(dim=-1)
+    logits = torch.stack([pos, neg], dim=1) / temperature  # (B, 2): class 0 is the synchronised audio
+    loss = F.cross_entropy(logits, torch.zeros(len(video), dtype=torch.long, device=video.device))
+    return loss, (pos > neg).float().mean().detach()
+
+
 @dataclass
 class AVIDConfig(AudioVisualConfig):
     name: str = "avid"
@@ -114,6 +142,7 @@ class AVIDConfig(AudioVisualConfig):
     temperature: float = 0.07  # AVID sec. 4: tau = 0.07
     proj_hidden_dim: int = 512  # AVID projects 512-d features to 128-d with a 2-layer MLP
     proj_dim: int = 128  # AVID: 128-d embeddings
+    sync_weight: float = 0.0  # weight of the AVTS in-video term (needs hard_negative); 0: AVID alone
 
 
 class AVID(AudioVisualMethod):
@@ -124,6 +153,9 @@ class AVID(AudioVisualMethod):
         h = self.hparams
         if h.temperature <= 0:
             raise UserError(f"method.temperature must be > 0, got {h.temperature}")
+        if h.sync_weight < 0 or (h.sync_weight > 0 and not h.hard_negative):
+            raise UserError(f"method.sync_weight={h.sync_weight}: must be >= 0, and > 0 needs method.hard_negative=true "
+                            "(the in-video term compares the clip's audio with the same video's audio at another time)")
         self.video_head = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim)
         self.audio_head = ProjectionHead(self.audio_backbone.num_features, h.proj_hidden_dim, h.proj_dim)
 
@@ -140,8 +172,14 @@ class AVID(AudioVisualMethod):
         v = self.embed_video(batch["video"][0])
         # The positive audio and the hard negative share one forward pass (and BN statistics).
         a = self.embed_audio(torch.cat(audio_views, dim=0)).chunk(len(audio_views))
-        loss, top1 = cross_modal_nce(v, a[0], self.hparams.temperature, a[1] if len(a) > 1 else None)
-        return {"loss": loss, "v2a_top1": top1, "embedding": v.detach()}
+        h = self.hparams
+        loss, top1 = cross_modal_nce(v, a[0], h.temperature, a[1] if len(a) > 1 else None)
+        out = {"v2a_top1": top1, "embedding": v.detach()}
+        if h.sync_weight > 0:
+            sync_loss, sync_accuracy = in_video_sync_nce(v, a[0], a[1], h.temperature)
+            loss = loss + h.sync_weight * sync_loss
+            out.update(sync_loss=sync_loss.detach(), sync_accuracy=sync_accuracy)
+        return {"loss": loss, **out}
 
     @torch.no_grad()
     def pair_scores(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
