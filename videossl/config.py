@@ -95,6 +95,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the backbone's forward_features (first steps compile)
     channels_last: bool = False  # channels_last_3d weights and inputs for 3D CNNs (fast cuDNN layout under bf16)
     activation_checkpointing: bool = False  # ViTs: recompute each block in backward (less memory, ~1/3 more compute)
+    # DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm), as SimCLR / BYOL / DINO's BN head train.
+    # torch has no CPU SyncBatchNorm: under gloo each process keeps its own statistics (logged once).
+    sync_batchnorm: bool = True
 
 
 @dataclass

@@ -71,3 +71,25 @@ def test_collapse_stats_detect_collapse():
     collapsed = collapse_stats(torch.ones(256, 32) + 1e-4 * torch.randn(256, 32, generator=g))
     assert healthy["emb_std"] > 0.8 and collapsed["emb_std"] < 0.05
     assert healthy["emb_rank"] > 25
+
+
+def test_sync_batchnorm_converts_every_bn_under_gpu_ddp_only(caplog):
+    from videossl.config import load_pretrain_config
+    from videossl.engine.trainer import sync_batchnorm
+    from videossl.methods import METHODS
+
+    torch.manual_seed(0)
+    cfg = load_pretrain_config(None, ["method.name=byol", "backbone.name=tiny_r3d", "data.num_frames=4", "data.crop_size=32"])
+    method = METHODS["byol"](cfg)
+    bn = [n for n, m in method.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert bn and any("backbone" in n for n in bn) and any("backbone" not in n for n in bn)  # encoder and heads
+    params = {n: p.data_ptr() for n, p in method.named_parameters()}
+    assert sync_batchnorm(method, True, 1, "cuda") is method  # one process: unchanged
+    assert sync_batchnorm(method, False, 4, "cuda") is method
+    with caplog.at_level("WARNING", logger="videossl.train"):
+        assert sync_batchnorm(method, True, 2, "cpu") is method  # gloo: no CPU SyncBatchNorm in torch
+    assert "no SyncBatchNorm on CPU" in caplog.text
+    converted = sync_batchnorm(method, True, 2, "cuda")
+    kinds = {n: type(m) for n, m in converted.named_modules()}
+    assert all(kinds[n] is nn.SyncBatchNorm for n in bn)  # every BN, teacher included
+    assert {n: p.data_ptr() for n, p in converted.named_parameters()} == params  # same parameters (optimizer, EMA)

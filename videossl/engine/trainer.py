@@ -93,6 +93,7 @@ def pretrain(cfg: DictConfig) -> Path:
 
     # --- model, data, optimizer ---
     method = METHODS[cfg.method.name](cfg)
+    method = sync_batchnorm(method, bool(tc.sync_batchnorm), fabric.world_size, fabric.device.type)
     apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
     views = method.views()
     dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed)
@@ -234,6 +235,23 @@ def pretrain(cfg: DictConfig) -> Path:
             plot_metrics(run_dir)
         fabric.print(f"run directory: {run_dir}")
     return run_dir
+
+
+def sync_batchnorm(method: torch.nn.Module, enabled: bool, world_size: int, device_type: str) -> torch.nn.Module:
+    """``train.sync_batchnorm``: every BatchNorm of ``method`` (encoders, projectors, EMA teachers) becomes a
+    ``SyncBatchNorm`` when more than one process trains on GPUs, so the statistics are those of the global batch
+    (SimCLR, Chen et al. 2020, "global BN"; BYOL; DINO's ``--use_bn_in_head``). With one process nothing changes.
+    torch's SyncBatchNorm runs on GPUs only, so under CPU DDP (gloo) each process keeps its own statistics and
+    this is logged."""
+    if not enabled or world_size <= 1:
+        return method
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in method.modules()):
+        return method
+    if device_type == "cpu":
+        log.warning("train.sync_batchnorm: torch has no SyncBatchNorm on CPU; each of the %d processes normalises "
+                    "with its own batch statistics", world_size)
+        return method
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
 
 
 def apply_runtime_options(method: torch.nn.Module, train_cfg: DictConfig) -> None:
