@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from videossl.backbones import create_backbone, save_encoder
-from videossl.bench import learn
+from videossl.bench import learn, learn_audio
 from videossl.config import load_pretrain_config
 
 # a non-default width: a baseline built from the recipe's audio_backbone name alone would have 128, not 64 features
@@ -35,7 +35,7 @@ def audio_run(tmp_path, monkeypatch):
 
 def test_audio_overrides_mirror_the_video_eval_data_and_the_run_audio(audio_run):
     cfg, _, out = audio_run
-    evaluation = learn.audio_eval_overrides(cfg, tiny=True)
+    evaluation = learn_audio.audio_eval_overrides(cfg, tiny=True)
     assert "data.format=synthetic" in evaluation and f"data.root={out / 'synthetic-tiny'}" in evaluation
     assert {"data.synthetic.num_train=12", "data.synthetic.num_test=12", "data.synthetic.size=32"} <= set(evaluation)
     assert {"data.audio_rate=16000", "data.n_mels=64", "data.seconds=1.0", "seed=3"} <= set(evaluation)
@@ -44,7 +44,7 @@ def test_audio_overrides_mirror_the_video_eval_data_and_the_run_audio(audio_run)
 
 def test_audio_tower_and_its_random_init_are_probed_then_cached(audio_run, monkeypatch, capsys):
     cfg, run_dir, out = audio_run
-    row = learn.bench_audio(cfg, run_dir, tiny=True, out=out)
+    row = learn_audio.bench_audio(cfg, run_dir, tiny=True, out=out)
     for key in ("audio_linear_top1", "random_audio_linear_top1"):
         assert 0.0 <= row[key] <= 1.0, key
     assert row["audio_beats_random"] == (row["audio_linear_top1"] > row["random_audio_linear_top1"])
@@ -66,14 +66,14 @@ def test_audio_tower_and_its_random_init_are_probed_then_cached(audio_run, monke
     def no_probe(*_):
         raise AssertionError("probed again")
 
-    monkeypatch.setattr(learn, "audio_top1", no_probe)
-    assert learn.bench_audio(cfg, run_dir, tiny=True, out=out) == row
+    monkeypatch.setattr(learn_audio, "audio_top1", no_probe)
+    assert learn_audio.bench_audio(cfg, run_dir, tiny=True, out=out) == row
 
 
 def test_a_run_without_audio_tower_has_no_audio_numbers(audio_run):
     cfg, run_dir, out = audio_run
     (run_dir / "encoder_audio.pt").unlink()
-    assert learn.bench_audio(cfg, run_dir, tiny=True, out=out) == \
+    assert learn_audio.bench_audio(cfg, run_dir, tiny=True, out=out) == \
         {"audio_linear_top1": None, "random_audio_linear_top1": None, "audio_beats_random": None}
 
 

@@ -15,9 +15,9 @@ Per recipe (``--all``: every ``recipes/*_synthetic_*.yaml``):
    initialisation seeded like the run (the quickstart's ``write_random_init``), once per architecture and
    evaluation setting, cached in ``<out>/random-<backbone>[-<kwargs hash>].json``;
 4. for a run with an audio tower (``<run_dir>/encoder_audio.pt``: L3, AVE-Net, AVID, BraVe V/A, ELo), the audio
-   linear probe (:func:`videossl.eval.audio.run_audio_linear`) on the audio tracks of the same synthetic sets,
-   with the run's audio rate, mel bands and window length, of the audio tower and of the same audio backbone at
-   random initialisation (``<out>/random-audio-<backbone>[-<kwargs hash>].json``).
+   linear probe of the audio tower and of the same audio backbone at random initialisation (``learn_audio.py``:
+   the synthetic sets' audio tracks, the run's audio rate, mel bands and window length; the baseline cached in
+   ``<out>/random-audio-<backbone>[-<kwargs hash>].json``).
 
 The table (recipe, method, backbone, linear / kNN top-1 of the SSL encoder and of random init, whether SSL
 beats random init on both, audio linear top-1 of the audio tower and of its random init, pretraining minutes) is printed and written to ``<out>/learn.json`` and
@@ -48,7 +48,6 @@ TINY_DATA = ["data.synthetic.num_pool=8", "data.synthetic.num_train=12", "data.s
              "data.num_workers=0"]
 TINY_TRAIN = ["train.batch_size=4", "train.max_steps=2", "train.epochs=1", "train.log_every=1", "train.plots=false"]
 TINY_EVAL = ["test.num_clips=1", "test.num_crops=1", "linear.train_clips=1", "linear.epochs=5", "data.batch_size=4"]
-TINY_AUDIO_EVAL = ["data.num_windows=1", "linear.epochs=5", "data.batch_size=4"]
 
 COLUMNS = ("recipe", "method", "backbone", "linear_top1", "knn_top1", "random_linear_top1", "random_knn_top1",
            "beats_random", "audio_linear_top1", "random_audio_linear_top1", "audio_beats_random", "pretrain_minutes")
@@ -180,18 +179,9 @@ def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, 
             "num_classes": int(results["linear"]["splits"][0]["num_classes"])}
 
 
-def audio_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, float]:
-    """Audio linear-probe top-1 of ``encoder`` (an ``encoder_audio.pt`` path) on the synthetic audio tracks."""
-    from videossl.eval.audio import load_audio_eval_config, run_audio_linear
-
-    result = run_audio_linear(load_audio_eval_config(encoder, None, overrides + [f"out_dir={out_dir}"]))
-    return {"linear_top1": float(result["top1"]), "num_test": int(result["num_test"]),
-            "num_classes": int(result["num_classes"])}
-
-
 def cached_top1(encoder: str, overrides: list[str], out_dir: Path, cache: Path,
                 evaluate: Callable[[str, list[str], Path], dict] | None = None) -> dict[str, float]:
-    """``evaluate`` (default ``frozen_top1``; ``audio_top1`` for audio towers) through a JSON cache keyed by the
+    """``evaluate`` (default ``frozen_top1``; ``learn_audio.audio_top1`` for audio towers) through a JSON cache keyed by the
     evaluation overrides and, for a file, its content hash (a resumed finished run saves ``encoder.pt`` again with
     the same weights, so mtimes do not tell).
 
@@ -236,62 +226,12 @@ def random_init_tag(cfg) -> str:
                         int(cfg.train.seed))
 
 
-# ------------------------------------------------------------------------------------------------
-# Audio towers
-# ------------------------------------------------------------------------------------------------
-
-# AudioEvalDataConfig keys the video evaluation's data overrides share with it (the synthetic sets themselves).
-AUDIO_SHARED_DATA = ("data.format=", "data.root=", "data.synthetic.", "data.num_workers=", "data.decoder=")
-# method hyperparameter of the audio-visual recipes -> the audio evaluation's data key
-AUDIO_METHOD_KEYS = (("audio_rate", "audio_rate"), ("n_mels", "n_mels"), ("audio_seconds", "seconds"))
-
-
-def audio_eval_overrides(cfg, tiny: bool) -> list[str]:
-    """Audio-probe overrides: the synthetic root and sizes of the video evaluation (the quickstart's
-    ``_eval_data_overrides``), the run's audio rate, mel bands and window length, the run's seed."""
-    from videossl.quickstart import _eval_data_overrides
-
-    shared = [o for o in _eval_data_overrides(cfg) if o.startswith(AUDIO_SHARED_DATA)]
-    audio = [f"data.{key}={cfg.method[name]}" for name, key in AUDIO_METHOD_KEYS if name in cfg.method]
-    return shared + audio + [f"seed={int(cfg.train.seed)}"] + (TINY_AUDIO_EVAL if tiny else [])
-
-
-def write_random_audio_init(ssl_audio: Path, seed: int, out: Path) -> Path:
-    """The audio backbone of ``ssl_audio`` (name and kwargs as saved) at random init, seeded with ``seed``, as
-    ``<out>/random-audio-<tag>/encoder_audio.pt`` (rewritten identically on every call, so its cache holds)."""
-    import torch
-
-    from videossl.backbones import create_backbone, save_encoder
-
-    payload = torch.load(ssl_audio, map_location="cpu", weights_only=True)
-    name, kwargs = payload["backbone"], {k: v for k, v in payload["kwargs"].items() if k != "pretrained"}
-    path = out / f"random-audio-{backbone_tag(name, kwargs, seed)}" / "encoder_audio.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    save_encoder(path, create_backbone(name, **kwargs), name, kwargs)
-    return path
-
-
-def bench_audio(cfg, run_dir: Path, tiny: bool, out: Path) -> dict:
-    """Audio linear top-1 of ``<run_dir>/encoder_audio.pt`` and of its random init (both cached) -> row keys;
-    every key None when the run has no audio tower."""
-    ssl_audio = run_dir / "encoder_audio.pt"
-    if not ssl_audio.is_file():
-        return {"audio_linear_top1": None, "random_audio_linear_top1": None, "audio_beats_random": None}
-    evaluation = audio_eval_overrides(cfg, tiny)
-    eval_dir = out / run_dir.parent.name / "eval-audio"
-    ssl = cached_top1(str(ssl_audio), evaluation, eval_dir, eval_dir / "bench_audio_eval.json", audio_top1)
-    rand_encoder = write_random_audio_init(ssl_audio, int(cfg.train.seed), out)
-    rand = cached_top1(str(rand_encoder), evaluation, rand_encoder.parent, rand_encoder.parent.with_suffix(".json"),
-                       audio_top1)
-    return {"audio_linear_top1": ssl["linear_top1"], "random_audio_linear_top1": rand["linear_top1"],
-            "audio_beats_random": ssl["linear_top1"] > rand["linear_top1"], "audio_num_test": ssl.get("num_test")}
-
-
 def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> dict:
     """Pretrain one recipe, evaluate it and random init with the same geometry -> one table row."""
     from videossl.config import load_pretrain_config
     from videossl.quickstart import _eval_data_overrides, write_random_init
+
+    from .learn_audio import bench_audio
 
     name = recipe.stem
     cfg = load_pretrain_config(recipe, [*overrides, f"train.run_dir={out / name / 'pretrain'}", "train.resume=auto"])
