@@ -15,7 +15,7 @@ Synchronisation: one clip per test video with its synchronised audio and the aud
 it (``SyncPairSampler``: the clip is placed where both windows lie inside the file, so the offset audio really is
 offset; an audio window clamped at the end of the file would otherwise overlap, or equal, the synchronised one);
 the accuracy is the fraction of videos whose synchronised pair scores higher (ties count one half; chance 0.5).
-Videos too short for the full offset get the largest shift that fits and are counted in ``num_short``.
+Videos too short for the full offset get the largest shift that fits; ``num_short`` counts those pairs.
 Clips of one video are correlated, so the standard error and the one-sided bound treat each video as one unit
 (``video_clustered_bound``); ``informative_accuracy`` is the accuracy on the pairs whose two audio windows differ
 at all (``audio_windows_differ``): on pairs of silent or steadily humming videos every model is at chance.
@@ -262,7 +262,7 @@ def run_av_sync(run_dir: str | Path, offset_s: float = 1.0, split: str = "test",
           f"{abs(offset_s):.2f} s before or after (chance 50%; +- {100 * bound['se']:.1f} with each video's clips as one unit, "
           f"one-sided p {bound['p']:.2g}); {100 * result['informative_accuracy']:.1f}% of the {result['num_informative']} "
           "pairs whose two audio windows differ"
-          + (f"; {num_short} videos too short for that offset got a smaller shift" if num_short else ""))
+          + (f"; {num_short} pairs, of videos too short for that offset, got a smaller shift" if num_short else ""))
     return result
 
 
