@@ -181,6 +181,22 @@ def test_audio_visual_offset_and_hard_negative():
         assert abs((n0 + n1) / 2 - clip_center) >= 2.0 - 1e-6 and out.targets["negative_gap_s"] >= 2.0
 
 
+def test_hard_negative_keeps_its_gap_from_a_positive_clamped_at_the_file_ends():
+    meta = S.VideoMeta(num_frames=90, fps=30.0, duration=3.0, height=32, width=32, has_audio=True)
+    sampler = S.AudioVisualSampler(num_frames=8, stride=2, audio_seconds=1.0, hard_negative=True, min_negative_gap_s=1.0)
+    clamped = 0
+    for seed in range(200):
+        out = sampler(meta, np.random.default_rng(seed))
+        (a0, a1), (n0, n1) = out.views[1].time_range, out.views[2].time_range
+        clip = out.views[0].frame_indices
+        clamped += abs((clip[0] + clip[-1] + 1) / 2 / 30 - (a0 + a1) / 2) > 1e-6
+        gap = abs((n0 + n1) / 2 - (a0 + a1) / 2)
+        assert out.targets["negative_gap_s"] == pytest.approx(gap)
+        if (a0 + a1) / 2 - 1.0 >= 0.5 or (a0 + a1) / 2 + 1.0 <= 2.5:  # a window 1 s away fits in the file
+            assert gap >= 1.0 - 1e-6 and (n1 <= a0 + 1e-6 or n0 >= a1 - 1e-6)  # no shared sound
+    assert clamped > 20  # clips near the ends, whose positive window was shifted inside the file, were drawn
+
+
 def test_long_audio_window_and_frame_sampler():
     out = S.LongAudioSampler(seconds=2.0)(LONG, np.random.default_rng(0))
     start, end = out.views[0].time_range

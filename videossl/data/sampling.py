@@ -407,9 +407,11 @@ class AudioVisualSampler(ClipSampler):
     Positive (Arandjelovic & Zisserman, 2017, AVC; Korbar et al., 2018, AVTS): ``audio`` is a window of
     ``audio_seconds`` centred on the clip, shifted by ``audio_offset`` seconds (so tests and
     synchronisation tasks can make offset pairs). ``hard_negative=True`` adds ``audio_negative`` from
-    the same video at least ``min_negative_gap_s`` away from the clip (AVTS hard negatives); when the
-    video is too short for that gap it takes the farthest window and the target
-    ``negative_gap_s`` reports the real gap. Other-video negatives come from the batch.
+    the same video whose centre is at least ``min_negative_gap_s`` away from the positive window's
+    (AVTS hard negatives; the positive as read, i.e. after it was shifted to stay inside the file, so
+    a clip near either end does not get a negative that overlaps its own sound); when the video is too
+    short for that gap it takes the farthest window and the target ``negative_gap_s`` reports the real
+    gap. Other-video negatives come from the batch.
     """
 
     def __init__(self, num_frames: int = 16, stride: int = 2, audio_seconds: float = 1.0,
@@ -428,6 +430,7 @@ class AudioVisualSampler(ClipSampler):
         if self.hard_negative:
             half = self.audio_seconds / 2
             lo, hi = half, max(meta.duration - half, half)
+            center = (audio[0] + audio[1]) / 2  # the positive window as read (clamped inside the file) (clamped inside the file)
             far = [c for c in (center - self.min_negative_gap_s, center + self.min_negative_gap_s)]
             choices = [(lo, far[0]), (far[1], hi)]
             choices = [(a, b) for a, b in choices if b >= a]
