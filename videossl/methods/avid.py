@@ -41,7 +41,7 @@ class AudioVisualConfig(MethodConfig):
     audio_offset: float = 0.0  # shift of the positive audio from the clip centre (synchronisation studies)
     n_mels: int = 64  # log-mel bands (25 ms windows every 10 ms, see transforms/audio.py)
     hard_negative: bool = False  # add audio of the same video at another time as a negative (AVTS)
-    min_negative_gap_s: float = 0.5  # that audio lies at least this far from the clip centre
+    min_negative_gap_s: float = 0.5  # that audio lies at least this far from the positive window (centre to centre)
     # "ssl": the contrastive views (random resized crop 0.2-1, colour, audio gain +-6 dB and SpecAugment masks);
     # "light": crop 0.8-1 + flip only, audio untouched, so a 40 ms impact "tock" is never masked out and the
     # loudness of two windows of one video stays comparable (what synchronisation is judged by)

@@ -8,8 +8,8 @@
 Each candidate (a set of ``method.weights``) pretrains the recipe for ``--steps`` optimizer steps from the same
 seed (``<out>/candidates/g<gen>-c<id>``), then its RGB encoder is scored (``videossl/search/fitness.py``): the
 unlabeled Zipf-prior KL (the selection fitness, ELo's), the uniform-prior KL and the labeled kNN top-1 (for
-comparison only, unless ``--select knn``; ``--knn-queries heldout`` scores it on half of the train split against
-the other half, so that a kNN-selected search never sees the test split). The evolution is
+comparison only, unless ``--select knn``; ``--knn-queries heldout`` scores it two-fold within the train split, each
+half against the other, so that a kNN-selected search never sees the test split). The evolution is
 ``search/evolution.py``'s (mu + lambda) ES; generation 0 starts from the recipe's weights (equal weights in
 ``elo_synthetic_tiny3d``; pass an earlier search's ``best_recipe.yaml`` to continue from its winner).
 
