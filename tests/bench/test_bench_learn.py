@@ -119,3 +119,13 @@ def test_config_differences_ignore_settings_added_after_the_run():
     assert learn.config_differences(saved, newer) == []
     assert learn.config_differences(saved, {**newer, "train": {"epochs": 20, "seed": 0}}) == ["train.epochs"]
     assert learn.config_differences({**saved, "method": {"name": "byol"}}, newer) == ["method"]
+
+
+def test_num_test_resizes_only_the_evaluation_test_split():
+    data = ["data.format=synthetic", "data.synthetic.num_train=300", "data.synthetic.num_test=150", "data.crop_size=48"]
+    resized = learn.with_num_test(data, 600)
+    assert "data.synthetic.num_test=600" in resized and "data.synthetic.num_test=150" not in resized
+    assert set(data) - {"data.synthetic.num_test=150"} <= set(resized)
+    assert learn.with_num_test(data, None) == data
+    with pytest.raises(UserError, match="--num-test"):
+        learn.with_num_test(data, 0)

@@ -40,6 +40,8 @@ def test_audio_overrides_mirror_the_video_eval_data_and_the_run_audio(audio_run)
     assert {"data.synthetic.num_train=12", "data.synthetic.num_test=12", "data.synthetic.size=32"} <= set(evaluation)
     assert {"data.audio_rate=16000", "data.n_mels=64", "data.seconds=1.0", "seed=3"} <= set(evaluation)
     assert not any(o.startswith(("data.num_frames", "data.crop_size")) for o in evaluation)  # video-only keys
+    resized = learn_audio.audio_eval_overrides(cfg, tiny=True, num_test=30)  # the video eval's --num-test
+    assert "data.synthetic.num_test=30" in resized and "data.synthetic.num_test=12" not in resized
 
 
 def test_audio_tower_and_its_random_init_are_probed_then_cached(audio_run, monkeypatch, capsys):

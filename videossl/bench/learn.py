@@ -24,6 +24,10 @@ beats random init on both, audio linear top-1 of the audio tower and of its rand
 ``<out>/learn.md`` after every recipe; rows of earlier invocations with the same ``--out`` are kept (a
 recipe's row is replaced when it is run again), so later issues add their recipes' rows to the same table.
 ``--tiny`` shrinks everything (32 px, 4 frames, a few videos, 2 steps, 5 linear epochs) for CI.
+
+The evaluation's synthetic test split has ``--num-test`` videos (default 600; the pretraining recipes' 150 left one
+binomial standard error at ~4 points, larger than the margins some rows are judged by). Only the evaluation sees the
+larger split: the pretraining config, and so a finished run's checkpoint, is unchanged.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ TINY_DATA = ["data.synthetic.num_pool=8", "data.synthetic.num_train=12", "data.s
              "data.synthetic.size=32", "data.crop_size=32", "data.num_frames=4", "data.frame_stride=1",
              "data.num_workers=0"]
 TINY_TRAIN = ["train.batch_size=4", "train.max_steps=2", "train.epochs=1", "train.log_every=1", "train.plots=false"]
+DEFAULT_NUM_TEST = 600  # test videos of the evaluation (50 per class): one binomial SE ~2 points at 40%
 TINY_EVAL = ["test.num_clips=1", "test.num_crops=1", "linear.train_clips=1", "linear.epochs=5", "data.batch_size=4"]
 
 COLUMNS = ("recipe", "method", "backbone", "linear_top1", "knn_top1", "random_linear_top1", "random_knn_top1",
@@ -100,6 +105,18 @@ def check_recipes(recipes: list[Path], overrides: list[str]) -> None:
         cfg = load_pretrain_config(recipe, overrides)
         if cfg.data.format != "synthetic":
             raise UserError(f"{recipe}: data.format is '{cfg.data.format}'; bench learn runs synthetic recipes only")
+
+
+def with_num_test(data_overrides: list[str], num_test: int | None) -> list[str]:
+    """``data_overrides`` (the quickstart's ``_eval_data_overrides``) with the synthetic test split resized to
+    ``num_test`` videos (None: unchanged). The pool and train videos stay the same (they are planned before the test
+    split and each video is seeded by dataset seed, split and index); the test split is a new, larger draw."""
+    if num_test is None:
+        return list(data_overrides)
+    if num_test < 1:
+        raise UserError(f"--num-test: must be >= 1, got {num_test}")
+    kept = [o for o in data_overrides if not o.startswith("data.synthetic.num_test=")]
+    return kept + [f"data.synthetic.num_test={num_test}"]
 
 
 def eval_overrides(tiny: bool) -> list[str]:
@@ -226,8 +243,10 @@ def random_init_tag(cfg) -> str:
                         int(cfg.train.seed))
 
 
-def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> dict:
-    """Pretrain one recipe, evaluate it and random init with the same geometry -> one table row."""
+def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path, num_test: int | None = None) -> dict:
+    """Pretrain one recipe, evaluate it and random init with the same geometry -> one table row.
+
+    ``num_test``: videos in the evaluation's synthetic test split (None: the recipe's own)."""
     from videossl.config import load_pretrain_config
     from videossl.quickstart import _eval_data_overrides, write_random_init
 
@@ -236,7 +255,7 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> d
     name = recipe.stem
     cfg = load_pretrain_config(recipe, [*overrides, f"train.run_dir={out / name / 'pretrain'}", "train.resume=auto"])
     run_dir, minutes, steps = pretrain_timed(cfg)
-    evaluation = _eval_data_overrides(cfg) + eval_overrides(tiny)
+    evaluation = with_num_test(_eval_data_overrides(cfg), num_test) + eval_overrides(tiny)
     ssl = cached_top1(str(run_dir / "encoder.pt"), evaluation, out / name / "eval", out / name / "eval" / "bench_eval.json")
     backbone = cfg.backbone.name
     rand_dir = out / f"random-{random_init_tag(cfg)}"
@@ -251,7 +270,7 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path) -> d
             "final_loss": final_loss(run_dir), "epochs": int(cfg.train.epochs), "batch_size": int(cfg.train.batch_size),
             "tiny": tiny, "run_dir": str(run_dir), "num_test": ssl.get("num_test"), "num_classes": ssl.get("num_classes"),
             "linear_per_class": ssl.get("linear_per_class"), "random_linear_per_class": rand.get("linear_per_class"),
-            **bench_audio(cfg, run_dir, tiny, out)}
+            **bench_audio(cfg, run_dir, tiny, out, num_test)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -374,6 +393,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="CI size: 32 px, 4 frames, a few videos, 2 steps")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="pretraining overrides applied to every recipe")
+    parser.add_argument("--num-test", type=int, default=DEFAULT_NUM_TEST,
+                        help=f"synthetic test videos the evaluation uses (default {DEFAULT_NUM_TEST}; --tiny: the tiny set's)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--write-doc", metavar="PATH", help="also write the table and command to this markdown file")
 
@@ -404,7 +425,7 @@ def run(args: argparse.Namespace) -> int:
     for i, recipe in enumerate(recipes, 1):
         print(f"\n=== [{i}/{len(recipes)}] {recipe.stem}", flush=True)
         try:
-            rows.append(bench_recipe(recipe, overrides, args.tiny, out))
+            rows.append(bench_recipe(recipe, overrides, args.tiny, out, None if args.tiny else args.num_test))
         except UserError as err:  # a recipe's own mistake: report it in the table and go on with the others
             log.error("%s: %s", recipe.stem, err)
             rows.append({"recipe": recipe.stem, "error": str(err)})

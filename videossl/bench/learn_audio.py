@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .learn import backbone_tag, cached_top1
+from .learn import backbone_tag, cached_top1, with_num_test
 
 TINY_AUDIO_EVAL = ["data.num_windows=1", "linear.epochs=5", "data.batch_size=4"]
 # AudioEvalDataConfig keys the video evaluation's data overrides share with it (the synthetic sets themselves).
@@ -16,12 +16,14 @@ AUDIO_SHARED_DATA = ("data.format=", "data.root=", "data.synthetic.", "data.num_
 AUDIO_METHOD_KEYS = (("audio_rate", "audio_rate"), ("n_mels", "n_mels"), ("audio_seconds", "seconds"))
 
 
-def audio_eval_overrides(cfg, tiny: bool) -> list[str]:
+def audio_eval_overrides(cfg, tiny: bool, num_test: int | None = None) -> list[str]:
     """Audio-probe overrides: the synthetic root and sizes of the video evaluation (the quickstart's
-    ``_eval_data_overrides``), the run's audio rate, mel bands and window length, the run's seed."""
+    ``_eval_data_overrides``, test split resized to ``num_test`` like the video one), the run's audio rate, mel
+    bands and window length, the run's seed."""
     from videossl.quickstart import _eval_data_overrides
 
-    shared = [o for o in _eval_data_overrides(cfg) if o.startswith(AUDIO_SHARED_DATA)]
+    data = with_num_test(_eval_data_overrides(cfg), num_test)
+    shared = [o for o in data if o.startswith(AUDIO_SHARED_DATA)]
     audio = [f"data.{key}={cfg.method[name]}" for name, key in AUDIO_METHOD_KEYS if name in cfg.method]
     return shared + audio + [f"seed={int(cfg.train.seed)}"] + (TINY_AUDIO_EVAL if tiny else [])
 
@@ -42,13 +44,13 @@ def write_random_audio_init(ssl_audio: Path, seed: int, out: Path) -> Path:
     return path
 
 
-def bench_audio(cfg, run_dir: Path, tiny: bool, out: Path) -> dict:
+def bench_audio(cfg, run_dir: Path, tiny: bool, out: Path, num_test: int | None = None) -> dict:
     """Audio linear top-1 of ``<run_dir>/encoder_audio.pt`` and of its random init (both cached) -> row keys;
     every key None when the run has no audio tower."""
     ssl_audio = run_dir / "encoder_audio.pt"
     if not ssl_audio.is_file():
         return {"audio_linear_top1": None, "random_audio_linear_top1": None, "audio_beats_random": None}
-    evaluation = audio_eval_overrides(cfg, tiny)
+    evaluation = audio_eval_overrides(cfg, tiny, num_test)
     eval_dir = out / run_dir.parent.name / "eval-audio"
     ssl = cached_top1(str(ssl_audio), evaluation, eval_dir, eval_dir / "bench_audio_eval.json", audio_top1)
     rand_encoder = write_random_audio_init(ssl_audio, int(cfg.train.seed), out)
