@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from videossl.data import sampling as S
+from videossl.data import sampling_pretext as P
 
 LONG = S.VideoMeta(num_frames=300, fps=30.0, duration=10.0, height=32, width=32, has_audio=True)
 SHORT = S.VideoMeta(num_frames=7, fps=30.0, duration=7 / 30, height=32, width=32, has_audio=True)
@@ -21,12 +22,12 @@ ALL_SAMPLERS = [
     S.ContiguousBlockSampler(num_blocks=4, block_frames=5, stride=3),
     S.LongAudioSampler(seconds=2.0),
     S.AudioVisualSampler(hard_negative=True),
-    S.ShuffleAndLearnSampler(),
-    S.OPNSampler(),
-    S.OPNSampler(snippet_frames=4, snippet_stride=2),
-    S.VCOPSampler(),
-    S.ArrowOfTimeSampler(),
-    S.PlaybackSpeedSampler(),
+    P.ShuffleAndLearnSampler(),
+    P.OPNSampler(),
+    P.OPNSampler(snippet_frames=4, snippet_stride=2),
+    P.VCOPSampler(),
+    P.ArrowOfTimeSampler(),
+    P.PlaybackSpeedSampler(),
 ]
 
 
@@ -113,7 +114,7 @@ def test_dpc_blocks_are_contiguous():
 def test_shuffle_and_learn_labels_match_order():
     labels = set()
     for seed in range(40):
-        out = S.ShuffleAndLearnSampler(window_frames=60)(LONG, np.random.default_rng(seed))
+        out = P.ShuffleAndLearnSampler(window_frames=60)(LONG, np.random.default_rng(seed))
         frames = [v.frame_indices[0] for v in out.views]
         ordered = frames == sorted(frames)
         assert ordered == (out.targets["order_label"] == 1), frames
@@ -123,8 +124,8 @@ def test_shuffle_and_learn_labels_match_order():
 
 
 def test_opn_twelve_classes_reverse_shares_class():
-    sampler = S.OPNSampler(window_frames=30)
-    classes = S._order_classes(4)
+    sampler = P.OPNSampler(window_frames=30)
+    classes = P._order_classes(4)
     assert len(classes) == 12 and sampler.num_classes == 12
     seen = set()
     for seed in range(200):
@@ -137,8 +138,8 @@ def test_opn_twelve_classes_reverse_shares_class():
 
 
 def test_opn_snippets_start_at_the_ordered_frames():
-    sampler = S.OPNSampler(window_frames=30, snippet_frames=3, snippet_stride=2)
-    classes = S._order_classes(4)
+    sampler = P.OPNSampler(window_frames=30, snippet_frames=3, snippet_stride=2)
+    classes = P._order_classes(4)
     for seed in range(20):
         out = sampler(LONG, np.random.default_rng(seed))
         for v in out.views:
@@ -149,7 +150,7 @@ def test_opn_snippets_start_at_the_ordered_frames():
 
 
 def test_vcop_unshuffles_to_consecutive_clips():
-    sampler = S.VCOPSampler(clip_frames=4, interval=2)
+    sampler = P.VCOPSampler(clip_frames=4, interval=2)
     for seed in range(30):
         out = sampler(LONG, np.random.default_rng(seed))
         perm = sampler.permutations[out.targets["order_label"]]
@@ -161,10 +162,10 @@ def test_vcop_unshuffles_to_consecutive_clips():
 
 def test_arrow_of_time_and_playback_speed_labels():
     for seed in range(20):
-        out = S.ArrowOfTimeSampler(num_frames=4, stride=2)(LONG, np.random.default_rng(seed))
+        out = P.ArrowOfTimeSampler(num_frames=4, stride=2)(LONG, np.random.default_rng(seed))
         steps = np.diff(out.views[0].frame_indices)
         assert np.all(steps == (-2 if out.targets["order_label"] else 2))
-        sp = S.PlaybackSpeedSampler(num_frames=4, stride=1, speeds=(1, 2, 4, 8))(LONG, np.random.default_rng(seed))
+        sp = P.PlaybackSpeedSampler(num_frames=4, stride=1, speeds=(1, 2, 4, 8))(LONG, np.random.default_rng(seed))
         assert np.all(np.diff(sp.views[0].frame_indices) == (1, 2, 4, 8)[sp.targets["speed_label"]])
 
 

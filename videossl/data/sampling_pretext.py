@@ -1,6 +1,8 @@
-"""Samplers and frame-level transforms for the classic pretext tasks that ``sampling.py`` does not cover.
+"""Samplers and frame-level transforms for the order / pace pretext tasks (the views come back already permuted,
+with the label as a target), built on the clip arithmetic of ``sampling.py`` and following its conventions.
 
-Samplers only see metadata, so tasks that must pick clips by their content (high-motion windows for Shuffle
+Shuffle and Learn, OPN, VCOP, arrow of time and playback speed draw by metadata alone. Samplers only see
+metadata, so tasks that must pick clips by their content (high-motion windows for Shuffle
 and Learn, no static or camera-only clips for the arrow of time) draw a few CANDIDATES per sample; each
 candidate is one view (so all its frames share one random crop and frame differences measure real motion),
 and the method keeps the best candidate from frame differences (``methods/pretext_utils.py``). The union of
@@ -11,13 +13,150 @@ the candidates' frames is still decoded once.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .sampling import (ClipSampler, SampledViews, VideoMeta, _check_positive, random_clip, random_window_frames,
-                       tuple_element, video_view)
+from .sampling import (ClipSampler, SampledViews, VideoMeta, _check_positive, clip_indices, clip_span, random_clip,
+                       random_clip_start, segment_frames, video_view)
+
+
+def random_window_frames(meta: VideoMeta, count: int, window_frames: int, rng: np.random.Generator) -> list[int]:
+    """``count`` sorted frames drawn without replacement from a random window of ``window_frames``.
+
+    Windows longer than the segment shrink to it; when the segment has fewer than ``count`` frames the
+    frames are evenly spaced and repeat (the pad rule of ``sampling.py``).
+    """
+    first, stop = segment_frames(meta)
+    width = min(window_frames, stop - first)
+    start = random_clip_start(first, stop, width, rng)
+    if width >= count:
+        return sorted(int(start + f) for f in rng.choice(width, size=count, replace=False))
+    return [int(start + f) for f in np.linspace(0, width - 1, count).round()]
+
+
+def tuple_element(frame: int, snippet_frames: int, snippet_stride: int, meta: VideoMeta) -> tuple[int, ...]:
+    """One element of an order tuple: the single ``frame`` (the papers' case, ``snippet_frames`` 1) or a snippet
+    of ``snippet_frames`` frames every ``snippet_stride`` starting there, so a video backbone on residual frames
+    sees each element's own motion (past the segment the last frame repeats, as ``clip_indices``)."""
+    first, stop = segment_frames(meta)
+    return clip_indices(frame, snippet_frames, snippet_stride, first, stop)
+
+
+class ShuffleAndLearnSampler(ClipSampler):
+    """Frame triplets in the right or wrong order (Misra et al., ECCV 2016, "Shuffle and Learn").
+
+    Five ordered frames (a, b, c, d, e) are drawn from a random window of ``window_frames``; the
+    positive is (b, c, d) (``order_label`` 1) and a negative is (b, a, d) or (b, e, d) (label 0), each
+    with probability ``1 - positive_prob``. The paper picks high-motion windows; motion needs decoded
+    frames, so this sampler draws windows uniformly and a method may rank windows itself. Views
+    ``frame0..2`` are single frames (T=1, transform ``"frame"``).
+    """
+
+    def __init__(self, window_frames: int = 60, positive_prob: float = 0.5):
+        _check_positive(window_frames=window_frames)
+        self.window_frames, self.positive_prob = window_frames, positive_prob
+
+    def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        a, b, c, d, e = random_window_frames(meta, 5, self.window_frames, rng)
+        if rng.random() < self.positive_prob:
+            triplet, label = (b, c, d), 1
+        else:
+            triplet, label = ((b, a, d) if rng.random() < 0.5 else (b, e, d)), 0
+        views = [video_view(f"frame{k}", (f,), "frame") for k, f in enumerate(triplet)]
+        return SampledViews(views, {"order_label": label})
+
+
+def _order_classes(n: int) -> list[tuple[int, ...]]:
+    """Permutations of ``n`` items with a permutation and its reverse in one class (OPN), sorted."""
+    return sorted({min(p, p[::-1]) for p in itertools.permutations(range(n))})
+
+
+class OPNSampler(ClipSampler):
+    """Four frames in a shuffled order; the label is the order up to reversal (Lee et al., ICCV 2017, OPN).
+
+    4! = 24 orders, a sequence and its reverse share a class: 12 classes. ``order_label`` in [0, 12);
+    ``frame0..3`` (T=1, transform ``"frame"``) are the sorted frames taken in that order, or reversed
+    with probability 1/2 (both directions of one class are shown).
+    ``snippet_frames`` > 1 makes each element a short snippet starting at its frame (``tuple_element``).
+    """
+
+    num_classes = 12
+
+    def __init__(self, window_frames: int = 30, num_frames: int = 4, snippet_frames: int = 1, snippet_stride: int = 1):
+        _check_positive(window_frames=window_frames, num_frames=num_frames, snippet_frames=snippet_frames,
+                        snippet_stride=snippet_stride)
+        self.window_frames, self.num_frames = window_frames, num_frames
+        self.snippet_frames, self.snippet_stride = snippet_frames, snippet_stride
+        self.classes = _order_classes(num_frames)
+
+    def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        frames = random_window_frames(meta, self.num_frames, self.window_frames, rng)
+        label = int(rng.integers(len(self.classes)))
+        order = self.classes[label] if rng.random() < 0.5 else self.classes[label][::-1]
+        elements = [tuple_element(frames[i], self.snippet_frames, self.snippet_stride, meta) for i in order]
+        views = [video_view(f"frame{k}", element, "frame") for k, element in enumerate(elements)]
+        return SampledViews(views, {"order_label": label})
+
+
+class VCOPSampler(ClipSampler):
+    """Three consecutive clips shuffled; the label is which of the 3! = 6 orders (Xu et al., CVPR 2019, VCOP).
+
+    VCOP: 3 clips of 16 frames with an 8-frame interval between clips. ``clip0..2`` are the clips in
+    the shuffled order ``permutations[order_label]`` (lexicographic list of ``itertools.permutations``).
+    """
+
+    def __init__(self, num_clips: int = 3, clip_frames: int = 16, interval: int = 8, stride: int = 1):
+        _check_positive(num_clips=num_clips, clip_frames=clip_frames, stride=stride)
+        self.num_clips, self.clip_frames, self.interval, self.stride = num_clips, clip_frames, interval, stride
+        self.permutations = list(itertools.permutations(range(num_clips)))
+
+    def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        first, stop = segment_frames(meta)
+        span = clip_span(self.clip_frames, self.stride)
+        step = span + self.interval
+        start = random_clip_start(first, stop, step * (self.num_clips - 1) + span, rng)
+        clips = [clip_indices(start + k * step, self.clip_frames, self.stride, first, stop) for k in range(self.num_clips)]
+        label = int(rng.integers(len(self.permutations)))
+        views = [video_view(f"clip{k}", clips[i], "clip") for k, i in enumerate(self.permutations[label])]
+        return SampledViews(views, {"order_label": label})
+
+
+class ArrowOfTimeSampler(ClipSampler):
+    """One clip played forward (``order_label`` 0) or reversed (1) with probability 1/2
+    (Wei et al., CVPR 2018, "Learning and Using the Arrow of Time")."""
+
+    def __init__(self, num_frames: int = 16, stride: int = 2):
+        _check_positive(num_frames=num_frames, stride=stride)
+        self.num_frames, self.stride = num_frames, stride
+
+    def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        indices = random_clip(meta, self.num_frames, self.stride, rng)
+        label = int(rng.integers(2))
+        return SampledViews([video_view("clip0", indices[::-1] if label else indices, "clip")], {"order_label": label})
+
+
+class PlaybackSpeedSampler(ClipSampler):
+    """One clip re-paced to a random speed; ``speed_label`` indexes ``speeds``.
+
+    Speed s takes every ``s * stride``-th frame (Benaim et al., CVPR 2020, SpeedNet; Wang et al., ECCV 2020,
+    pace prediction: speeds 1, 2, 4, 8).
+    """
+
+    def __init__(self, num_frames: int = 16, stride: int = 1, speeds: tuple[int, ...] = (1, 2, 4, 8)):
+        _check_positive(num_frames, stride, *speeds)
+        self.num_frames, self.stride, self.speeds = num_frames, stride, tuple(speeds)
+
+    def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        label = int(rng.integers(len(self.speeds)))
+        indices = random_clip(meta, self.num_frames, self.stride * self.speeds[label], rng)
+        return SampledViews([video_view("clip0", indices, "clip")], {"speed_label": label})
+
+
+
+# The candidate samplers: tasks that pick clips by content.
 
 
 class ShuffleAndLearnCandidatesSampler(ClipSampler):

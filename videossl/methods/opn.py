@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import MethodConfig
-from ..data.sampling import OPNSampler, ViewSpec
+from ..data.sampling import ViewSpec
+from ..data.sampling_pretext import OPNSampler
 from .base import Method, StepInfo, concat_views
 from .pretext_utils import PairwiseFusionHead
 

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import MethodConfig
-from ..data.sampling import ClipSampler, PlaybackSpeedSampler, SampledViews, VideoMeta, ViewSpec
+from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewSpec
+from ..data.sampling_pretext import PlaybackSpeedSampler
 from ..errors import UserError
 from .base import Method, StepInfo, concat_views
 from .pretext_utils import ClassifierHead, require_frames

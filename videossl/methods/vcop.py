@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import MethodConfig
-from ..data.sampling import VCOPSampler, ViewSpec
+from ..data.sampling import ViewSpec
+from ..data.sampling_pretext import VCOPSampler
 from ..errors import UserError
 from .base import Method, StepInfo, concat_views
 from .pretext_utils import PairwiseFusionHead
