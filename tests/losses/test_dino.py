@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from videossl.losses.dino import dino_loss, updated_center
+from videossl.losses.dino import dino_loss, koleo_loss, updated_center
 
 
 def softmax(xs):
@@ -48,3 +48,20 @@ def test_center_is_momentum_average_of_batch_mean():
     teacher = [torch.tensor([[0.0, 2.0, 4.0]]), torch.tensor([[2.0, 2.0, 0.0]])]
     new = updated_center(center, teacher, momentum=0.9)
     assert torch.allclose(new, 0.9 * torch.ones(1, 3) + 0.1 * torch.tensor([[1.0, 2.0, 2.0]]))
+
+
+def test_koleo_is_minus_mean_log_nearest_neighbour_distance_and_spreads_a_batch():
+    torch.manual_seed(0)
+    x = torch.randn(6, 4)
+    unit = torch.nn.functional.normalize(x, dim=-1)
+    distances = torch.cdist(unit, unit) + torch.eye(6) * 10  # never its own neighbour
+    expected = -torch.log(distances.min(dim=1).values).mean()
+    assert torch.allclose(koleo_loss(x), expected, atol=1e-5)
+    assert torch.allclose(koleo_loss(3.0 * x), expected, atol=1e-5)  # scale-free: features are normalised
+    # two samples at (almost) one point cost far more than a spread batch; a gradient step spreads them apart
+    crowded = torch.cat([x[:5], x[:1] + 1e-3]).requires_grad_(True)
+    loss = koleo_loss(crowded)
+    assert loss > koleo_loss(x) + 1.0
+    loss.backward()
+    moved = crowded.detach() - 0.1 * crowded.grad
+    assert koleo_loss(moved) < loss.detach()

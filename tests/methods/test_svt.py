@@ -242,3 +242,19 @@ def test_bn_in_head_sits_after_hidden_layers_in_student_and_teacher():
 def test_synthetic_recipe_uses_bn_in_head():
     cfg = load_pretrain_config(RECIPES / "svt_synthetic_tiny_timesformer.yaml")
     assert cfg.method.use_bn_in_head and cfg.backbone.kwargs.input_transform == "residual"
+
+
+def test_koleo_weight_adds_koleo_of_the_global_views_backbone_features():
+    from videossl.losses.dino import koleo_loss
+
+    torch.manual_seed(0)
+    plain, regularised = build(), build("method.koleo_weight=0.5")
+    regularised.load_state_dict(plain.state_dict())
+    views = views_for(plain, batch=4)
+    a = plain.training_step({"video": views}, STEP)
+    b = regularised.training_step({"video": views}, STEP)
+    assert "loss_koleo" not in a
+    with torch.no_grad():
+        expected = sum(koleo_loss(plain.backbone(v)) for v in views[:2])  # the two globals only
+    torch.testing.assert_close(b["loss_koleo"], expected)
+    torch.testing.assert_close(b["loss"], a["loss"] + 0.5 * expected)

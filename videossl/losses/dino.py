@@ -46,3 +46,19 @@ def updated_center(center: torch.Tensor, teacher: list[torch.Tensor], momentum: 
     count = sum(t.shape[0] for t in teacher) * world_size()
     batch_center = _all_reduce(batch_sum) / count
     return center * momentum + batch_center.view_as(center) * (1 - momentum)
+
+
+def koleo_loss(features: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """KoLeo regulariser (Sablayrolles et al., ICLR 2019; DINOv2, Oquab et al. 2023, sec. 4): ``(B, D)`` -> scalar.
+
+    On L2-normalised features, ``-mean_i log(min_{j != i} ||x_i - x_j|| + eps)``: it grows when two samples share
+    a point and so spreads the batch over the sphere, the cure DINOv2 uses against dimensional collapse. Per
+    process (DINOv2 does not gather it across GPUs).
+    """
+    x = F.normalize(features.float(), dim=-1)
+    with torch.no_grad():
+        similarity = x @ x.T
+        similarity.fill_diagonal_(-2.0)  # never its own neighbour
+        nearest = similarity.argmax(dim=1)
+    distance = (x - x[nearest]).norm(dim=-1)
+    return -torch.log(distance + eps).mean()

@@ -17,7 +17,7 @@ from ..config import MethodConfig
 from ..engine.ema import EMATeacher
 from ..engine.schedules import cosine_schedule
 from ..heads import DINOHead
-from ..losses.dino import dino_loss, updated_center
+from ..losses.dino import dino_loss, koleo_loss, updated_center
 from .base import Method, StepInfo
 from .multicrop import forward_by_resolution, multicrop_views
 
@@ -43,6 +43,8 @@ class DINOConfig(MethodConfig):
     momentum_base: float = 0.996  # DINO: teacher momentum 0.996 cosine to 1
     momentum_final: float = 1.0
     freeze_last_layer_iters: int = 0  # DINO: the last layer is frozen during the first epoch
+    # KoLeo on the student's backbone features of the global views (DINOv2, Oquab et al. 2023: 0.1); 0: DINO itself
+    koleo_weight: float = 0.0
 
 
 class DINO(Method):
@@ -79,7 +81,17 @@ class DINO(Method):
         teacher_temp = self.teacher_temperature(step)
         loss = dino_loss(list(student), teacher, self.center, h.student_temp, teacher_temp)
         self.center.copy_(updated_center(self.center, teacher, h.center_momentum))
-        return {"loss": loss, "teacher_temp": torch.tensor(teacher_temp), "embedding": features[0].detach()}
+        loss, logs = self._with_koleo(loss, features[: h.num_global])
+        return {"loss": loss, **logs, "teacher_temp": torch.tensor(teacher_temp), "embedding": features[0].detach()}
+
+    def _with_koleo(self, loss: torch.Tensor, global_features: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """``loss`` + ``koleo_weight`` x the sum of KoLeo over the global views' backbone features ``[(B, D)]``
+        (as DINOv2 sums it over its two global crops); no change and no log when the weight is 0."""
+        weight = self.hparams.koleo_weight
+        if not weight:
+            return loss, {}
+        koleo = sum(koleo_loss(f) for f in global_features)
+        return loss + weight * koleo, {"loss_koleo": koleo.detach()}
 
     def _student_head(self, features: torch.Tensor, step: StepInfo) -> torch.Tensor:
         """The DINO head; during the first ``freeze_last_layer_iters`` the last layer gets a zero gradient

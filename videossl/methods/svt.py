@@ -202,4 +202,6 @@ class SVT(DINO):
         loss, parts = svt_losses(list(student), teacher, self.pairs, self.center, h.student_temp, teacher_temp)
         self.center.copy_(updated_center(self.center, list(teacher.values()), h.center_momentum))
         logs = {f"loss_{p.replace('->', '2')}": v for p, v in parts.items()}  # loss_l2g, loss_g2g, ...
+        loss, koleo = self._with_koleo(loss, list(features[: h.num_global]))
+        logs.update(koleo)
         return {"loss": loss, **logs, "teacher_temp": torch.tensor(teacher_temp), "embedding": features[0].detach()}
