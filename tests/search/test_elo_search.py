@@ -66,3 +66,20 @@ def test_changed_settings_and_wrong_method_are_user_errors(tmp_path):
         search.check_settings(tmp_path / "search", _args(tmp_path, knn_queries="heldout"))
     with pytest.raises(UserError, match="method.name is 'simclr'"):
         search.run(_args(tmp_path, recipe="simclr_synthetic_tiny3d", out=str(tmp_path / "other")))
+
+
+def test_validation_seed_scores_another_generator_seed_and_refuses_the_recipe_seed(tmp_path):
+    from videossl.bench.learn import find_recipes
+    from videossl.config import load_pretrain_config
+
+    args = _args(tmp_path, validation_seed=1, eval_overrides=["data.synthetic.num_test=600"])
+    cfg = load_pretrain_config(find_recipes([args.recipe], False)[0], args.overrides)
+    overrides = search.fitness_data_overrides(cfg, args)
+    seeds = [o for o in overrides if o.startswith("data.synthetic.seed=")]
+    assert seeds == ["data.synthetic.seed=1"]  # the recipe's seed 0 is replaced, not followed by it
+    assert overrides[-1] == "data.synthetic.num_test=600"
+    # never the pretraining dataset's folder: regenerating it there with seed 1 would replace the recipe's data
+    assert [o for o in overrides if o.startswith("data.root=")] == [f"data.root={tmp_path / 'data'}-validation-seed1"]
+    with pytest.raises(UserError, match="validation-seed 0"):
+        search.fitness_data_overrides(cfg, _args(tmp_path, validation_seed=0))
+    assert "data.synthetic.seed=0" in search.fitness_data_overrides(cfg, _args(tmp_path))  # off by default

@@ -2,14 +2,16 @@
 
     videossl search elo elo_synthetic_tiny3d [--out runs/search-elo] [--generations 3] [--population 4]
         [--steps 40] [--mu 2] [--sigma 0.5] [--seed 0] [--select zipf|knn] [--clusters 0] [--zipf-s 1.0]
-        [--fitness-videos 0] [--knn-queries test|heldout] [--set key=value ...] [--eval-set key=value ...]
+        [--fitness-videos 0] [--knn-queries test|heldout] [--validation-seed -1] [--set key=value ...] [--eval-set key=value ...]
         [--threads N]
 
 Each candidate (a set of ``method.weights``) pretrains the recipe for ``--steps`` optimizer steps from the same
 seed (``<out>/candidates/g<gen>-c<id>``), then its RGB encoder is scored (``videossl/search/fitness.py``): the
 unlabeled Zipf-prior KL (the selection fitness, ELo's), the uniform-prior KL and the labeled kNN top-1 (for
 comparison only, unless ``--select knn``; ``--knn-queries heldout`` scores it two-fold within the train split, each
-half against the other, so that a kNN-selected search never sees the test split). The evolution is
+half against the other, so that a kNN-selected search never sees the test split; ``--validation-seed S`` scores every
+fitness on the synthetic dataset of generator seed S instead, a validation set of other videos whose test split
+(``--eval-set data.synthetic.num_test=600`` for more queries) is the kNN's queries). The evolution is
 ``search/evolution.py``'s (mu + lambda) ES; generation 0 starts from the recipe's weights (equal weights in
 ``elo_synthetic_tiny3d``; pass an earlier search's ``best_recipe.yaml`` to continue from its winner).
 
@@ -34,9 +36,9 @@ FITNESS_COLUMNS = ("zipf_kl", "uniform_kl", "knn_top1", "fitness", "cluster_size
 SELECT = ("zipf", "knn")
 # Settings that define a search: resuming with any of them changed would mix two searches in one log.
 FIXED_SETTINGS = ("recipe", "population", "steps", "mu", "sigma", "seed", "select", "clusters", "zipf_s",
-                  "fitness_videos", "knn_queries", "overrides", "eval_overrides")
+                  "fitness_videos", "knn_queries", "validation_seed", "overrides", "eval_overrides")
 # Settings added after the first searches were logged: an older search.json without them used these values.
-SETTING_DEFAULTS = {"knn_queries": "test"}
+SETTING_DEFAULTS = {"knn_queries": "test", "validation_seed": -1}
 
 
 def tasks() -> tuple[str, ...]:
@@ -97,8 +99,21 @@ def fitness_data_overrides(cfg: Any, args: argparse.Namespace) -> list[str]:
     """Evaluation data of the fitness: the recipe's synthetic dataset and clip geometry, plus ``--eval-set``."""
     from videossl.quickstart import _eval_data_overrides
 
+    validation_seed = getattr(args, "validation_seed", -1)
     if cfg.data.format == "synthetic":
         base = _eval_data_overrides(cfg)
+        if validation_seed >= 0:
+            if validation_seed == int(cfg.data.synthetic.seed):
+                raise UserError(f"--validation-seed {validation_seed}: that is the recipe's data.synthetic.seed; a "
+                                f"validation set needs another generator seed (disjoint videos)")
+            # An explicit data.root holds the recipe's dataset: the validation set gets a folder of its own
+            # (ensure_synthetic would otherwise regenerate the pretraining data in place with the other seed).
+            base = [o for o in base if not o.startswith(("data.synthetic.seed=", "data.root="))]
+            base.append(f"data.synthetic.seed={validation_seed}")
+            if cfg.data.root:
+                base.append(f"data.root={cfg.data.root}-validation-seed{validation_seed}")
+    elif validation_seed >= 0:
+        raise UserError(f"--validation-seed: only for synthetic recipes ({args.recipe} has data.format={cfg.data.format})")
     elif not any(o.startswith("data.format=") for o in args.eval_overrides):
         raise UserError(f"{args.recipe}: data.format is {cfg.data.format}; name the labeled fitness sets with "
                         f"--eval-set data.format=... data.root=... (e.g. ucf101)")
@@ -217,6 +232,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fitness-videos", type=int, default=0, help="at most this many videos per fitness split (0: all)")
     parser.add_argument("--knn-queries", choices=("test", "heldout"), default="test",
                         help="kNN fitness queries: the test split (default) or held-out half of the train split")
+    parser.add_argument("--validation-seed", type=int, default=-1, metavar="S",
+                        help="synthetic recipes: score the fitness on the synthetic dataset of generator seed S (disjoint "
+                             "videos: its train split is the labeled memory, its test split the queries), so that the "
+                             "search never reads the test split of the recipe's dataset (-1: off)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="recipe overrides for every candidate and the best recipe")
     parser.add_argument("--eval-set", nargs="+", default=[], metavar="KEY=VALUE", dest="eval_overrides",
