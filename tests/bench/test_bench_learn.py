@@ -103,12 +103,12 @@ def test_a_changed_recipe_does_not_silently_reuse_the_old_run(tmp_path, monkeypa
 
 
 def test_per_class_table_has_random_init_then_one_column_per_recipe():
-    rows = [{"recipe": "a", "method": "simclr", "linear_per_class": {"left": 0.5, "up": 1.0},
+    rows = [{"recipe": "simclr_synthetic_tiny3d", "method": "simclr", "linear_per_class": {"left": 0.5, "up": 1.0},
              "random_linear_per_class": {"left": 0.25, "up": 0.0}},
             {"recipe": "b", "error": "crashed"},
-            {"recipe": "c", "method": "vcop", "linear_per_class": {"left": 0.75, "up": None}}]
+            {"recipe": "vcop_synthetic_tiny3d", "method": "vcop", "linear_per_class": {"left": 0.75, "up": None}}]
     assert learn.format_per_class(rows).splitlines() == [
-        "| class | random init | simclr | vcop |", "|---|---:|---:|---:|",
+        "| class | random init | simclr_tiny3d | vcop_tiny3d |", "|---|---:|---:|---:|",
         "| left | 25 | 50 | 75 |", "| up | 0 | 100 | - |"]
     assert learn.format_per_class(rows[:1]) == ""  # one recipe: nothing to compare
 

@@ -308,7 +308,9 @@ def format_per_class(rows: list[dict]) -> str:
         return ""
     classes = list(rows[0]["linear_per_class"])
     random_row = next((r["random_linear_per_class"] for r in rows if r.get("random_linear_per_class")), None)
-    columns = ([("random init", random_row)] if random_row else []) + [(r["method"], r["linear_per_class"]) for r in rows]
+    # the recipe name without "_synthetic": one method can have several recipes (brave_va / brave_vv, svt on two backbones)
+    columns = ([("random init", random_row)] if random_row else []) + [
+        (r["recipe"].replace("_synthetic", ""), r["linear_per_class"]) for r in rows]
 
     def pct(v: Any) -> str:
         return "-" if v is None else f"{100 * float(v):.0f}"
@@ -354,9 +356,10 @@ def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
     sized = [r for r in rows if not r.get("error") and r.get("num_test") and r.get("num_classes")]
     if sized:  # binomial standard error of a top-1 at chance: differences within ~2 of them are noise
         n, k = min(r["num_test"] for r in sized), max(r["num_classes"] for r in sized)
-        se = 100 * math.sqrt((1 / k) * (1 - 1 / k) / n)
-        noise = (f" With {n} test videos and {k} classes, chance is {100 / k:.1f}% and one binomial standard error "
-                 f"near chance is {se:.1f} points: a difference under ~{2 * se:.0f} points is not evidence.")
+        se_chance, se_40 = (100 * math.sqrt(p * (1 - p) / n) for p in (1 / k, 0.4))
+        noise = (f" With {n} test videos and {k} classes, chance is {100 / k:.1f}%; one binomial standard error is "
+                 f"{se_chance:.1f} points near chance and {se_40:.1f} points at 40% top-1, so at the accuracies of "
+                 f"this table a difference under ~{2 * se_40:.0f} points is not evidence.")
     per_class = format_per_class(rows)
     if per_class:
         per_class = ("\n## Linear-probe top-1 per class (%)\n\nFrom the same evaluations (recipes evaluated before "
