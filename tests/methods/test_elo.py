@@ -63,7 +63,22 @@ def test_weights_scale_terms_and_zero_switches_tasks_off():
     assert "loss_future" not in out and "loss_contrastive" not in out and "loss_distillation" not in out
     assert torch.allclose(out["loss"], 3 * out["loss_reconstruction"] + out["loss_ordering"], atol=1e-5)
     out["loss"].backward()
-    assert not any(_has_grad(net) for net in method.streams.values())  # no stream term: streams untouched
+    assert len(method.streams) == 0 and method.views().audio_rate is None  # no stream term: no streams, no audio
+
+
+@pytest.mark.parametrize("zeros", [("future",), ("contrastive",), ("distillation", "ordering"), ("reconstruction",)])
+def test_every_trainable_parameter_gets_a_gradient_when_tasks_are_off(zeros):
+    """What DDP without ``find_unused_parameters`` needs: only the heads of tasks with a weight > 0 exist, and
+    streams that only distillation reads (a fixed teacher, never trained) are frozen."""
+    torch.manual_seed(0)
+    method = ELo(_cfg(*(f"method.weights.{t}=0" for t in zeros)))
+    out = method.training_step(_batch(method), StepInfo(0, 10, 0))
+    out["loss"].backward()
+    missing = [n for n, p in method.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+    assert all(f"loss_{t}" not in out for t in zeros)
+    if zeros == ("contrastive",):  # distillation only: streams are frozen random teachers
+        assert not any(p.requires_grad for p in method.streams.parameters()) and len(method.streams) == 3
 
 
 def test_streams_without_audio_use_a_video_only_sampler():

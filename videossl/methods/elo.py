@@ -131,24 +131,35 @@ class ELo(Method):
         d = self.backbone.num_features
         self.rgb_taps = list(dict.fromkeys([*h.distill_taps, self.backbone.tap_names[-1]]))
         rgb_channels = self._tap_channels(self.backbone, self._dummy_video(3), self.rgb_taps)
-        # Other streams: their own networks (ELo: one network per modality).
+        # Only the heads of tasks with a weight > 0 are built, so that every trainable parameter gets a gradient and
+        # DDP needs no ``find_unused_parameters`` (a weight is a fixed setting of a run; the search builds each
+        # candidate anew).
+        w = {t: float(h.weights[t]) > 0 for t in TASKS}
+        # Other streams: their own networks (ELo: one network per modality); none without a cross-stream task.
         self.streams = nn.ModuleDict()
-        for stream in h.streams:
+        for stream in (h.streams if w["contrastive"] or w["distillation"] else []):
             self.streams[stream] = self._stream_network(stream)
+            if not w["contrastive"]:  # only contrastive alignment trains a stream: otherwise a fixed random teacher
+                self.streams[stream].requires_grad_(False)
         # Contrastive alignment: a projection on each side of each (RGB, stream) pair, as BraVe's pairwise heads.
         self.rgb_align, self.stream_align = nn.ModuleDict(), nn.ModuleDict()
         self.distill_heads = nn.ModuleDict()
         for stream, net in self.streams.items():
-            self.rgb_align[stream] = ProjectionHead(d, h.proj_hidden_dim, h.proj_dim)
-            self.stream_align[stream] = ProjectionHead(net.num_features, h.proj_hidden_dim, h.proj_dim)
-            teacher = self._tap_channels(net, self._dummy_input(stream), list(h.distill_taps))
-            self.distill_heads[stream] = nn.ModuleDict(
-                {tap: nn.Linear(rgb_channels[tap], teacher[tap]) for tap in h.distill_taps})
-        self.future_predictor = mlp(d, h.proj_hidden_dim, h.proj_dim)  # clip feature -> next clip's projection
-        self.future_projector = ProjectionHead(d, h.proj_hidden_dim, h.proj_dim)
-        self.order_classifier = nn.Linear(d, 2)  # forward / reversed
-        recon_channels = 1 if h.recon_target == "gray" else 3
-        self.decoder = ReconstructionDecoder(rgb_channels[self.rgb_taps[-1]], h.recon_hidden, recon_channels)
+            if w["contrastive"]:
+                self.rgb_align[stream] = ProjectionHead(d, h.proj_hidden_dim, h.proj_dim)
+                self.stream_align[stream] = ProjectionHead(net.num_features, h.proj_hidden_dim, h.proj_dim)
+            if w["distillation"]:
+                teacher = self._tap_channels(net, self._dummy_input(stream), list(h.distill_taps))
+                self.distill_heads[stream] = nn.ModuleDict(
+                    {tap: nn.Linear(rgb_channels[tap], teacher[tap]) for tap in h.distill_taps})
+        if w["future"]:
+            self.future_predictor = mlp(d, h.proj_hidden_dim, h.proj_dim)  # clip feature -> next clip's projection
+            self.future_projector = ProjectionHead(d, h.proj_hidden_dim, h.proj_dim)
+        if w["ordering"]:
+            self.order_classifier = nn.Linear(d, 2)  # forward / reversed
+        if w["reconstruction"]:
+            recon_channels = 1 if h.recon_target == "gray" else 3
+            self.decoder = ReconstructionDecoder(rgb_channels[self.rgb_taps[-1]], h.recon_hidden, recon_channels)
 
     # ---- construction -----------------------------------------------------------------------------
     def _check(self, h: Any) -> None:
@@ -233,7 +244,7 @@ class ELo(Method):
 
         d, h = self.cfg.data, self.hparams
         transforms: dict[str, Any] = {"clip": build_video_transform("ssl", d.crop_size)}
-        if "audio" in h.streams:
+        if "audio" in self.streams:  # built only when a cross-stream task is on
             # One window of clip + next clip; its audio is centred on that window (AVID-style positive pair).
             sampler = AudioVisualSampler(num_frames=self.clip_frames, stride=d.frame_stride,
                                          audio_seconds=h.audio_seconds)
