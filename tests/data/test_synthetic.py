@@ -143,6 +143,37 @@ def test_ensure_synthetic_caches_and_regenerates(tmp_path, monkeypatch):
         ensure_synthetic(colour="red")
 
 
+def _ensure_and_log(root: str, log: str, barrier) -> None:
+    """Child process: record every generation in ``log``, start with the other child, ensure the dataset."""
+    original = synthetic.make_synthetic
+
+    def logged(*args, **kwargs):
+        with open(log, "a") as f:
+            f.write("generated\n")
+        return original(*args, **kwargs)
+
+    synthetic.make_synthetic = logged
+    barrier.wait()
+    ensure_synthetic(root, num_pool=6, num_train=2, num_test=2, size=16, fps=4, min_seconds=1.0, max_seconds=1.0,
+                     workers=1, progress=False)
+
+
+def test_processes_asking_for_one_dataset_at_once_generate_it_once(tmp_path):
+    """DDP ranks start together: the second waits for the first instead of rendering and swapping the folder."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier, log, root = ctx.Barrier(2), tmp_path / "generations.log", tmp_path / "synthetic"
+    children = [ctx.Process(target=_ensure_and_log, args=(str(root), str(log), barrier)) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+    assert [child.exitcode for child in children] == [0, 0]
+    assert log.read_text().splitlines() == ["generated"]
+    assert json.loads((root / "synthetic.json").read_text())["counts"]["pool"] == 6
+
+
 def test_killed_generation_leaves_nothing_that_looks_done(tmp_path, monkeypatch):
     def boom(job, *args):
         if job.index == 1:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import contextlib
 import math
 import os
 import shutil
@@ -207,13 +208,36 @@ def ensure_synthetic(root: str | os.PathLike | None = None, **kw) -> Path:
     info = read_info(root)
     if info is not None and info.get("params") == params:
         return root
+    root.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return make_synthetic(root, **kw)
-    except OSError:  # another process finished the same dataset first (the rename lost the race)
+        # One generator per dataset: DDP ranks and parallel jobs that start together wait here for the first one,
+        # instead of rendering it again and swapping the folder under a process that already reads it.
+        with _exclusive_lock(root.parent / f".{root.name}.lock"):
+            info = read_info(root)
+            if info is not None and info.get("params") == params:
+                return root
+            return make_synthetic(root, **kw)
+    except OSError:  # no file locks (some network filesystems) and another process finished it first
         info = read_info(root)
         if info is not None and info.get("params") == params:
             return root
         raise
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path):
+    """An exclusive ``flock`` on ``path`` for the ``with`` body (no-op where ``fcntl`` does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock; ensure_synthetic's rename fallback still applies
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------------------------------------
