@@ -61,6 +61,11 @@ class OptimConfig:
     name: str = "adamw"  # adamw | sgd | lars
     lr: float = 1e-3  # peak learning rate, reached after warmup
     min_lr: float = 0.0  # end of the cosine
+    # cosine (per iteration, to min_lr) | step (x lr_gamma at each epoch in lr_milestones, as DPC / MemDPC / the
+    # pretext papers' code) | constant; warm-up applies to all three
+    lr_schedule: str = "cosine"
+    lr_milestones: list[float] = field(default_factory=list)  # epochs, for lr_schedule=step
+    lr_gamma: float = 0.1  # factor at each milestone
     warmup_epochs: float = 0.0
     warmup_start_lr: float = 0.0
     weight_decay: float = 0.05

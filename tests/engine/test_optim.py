@@ -45,6 +45,30 @@ def test_unknown_optimizer_is_a_user_error():
         build_optimizer(tiny_model(), cfg)
 
 
+def test_step_schedule_decays_at_the_milestone_epochs_after_warmup():
+    cfg = OmegaConf.structured(OptimConfig(lr=1e-3, lr_schedule="step", lr_milestones=[2, 3.5], lr_gamma=0.1,
+                                           warmup_epochs=1, warmup_start_lr=0.0))
+    optimizer = build_optimizer(tiny_model(), cfg)
+    lrs = [apply_schedules(optimizer, cfg, step, total_steps=50, steps_per_epoch=10)["lr"] for step in range(50)]
+    assert lrs[0] == 0.0 and lrs[5] == pytest.approx(5e-4)  # linear warm-up over the first epoch
+    assert lrs[10] == lrs[19] == pytest.approx(1e-3)  # then flat until epoch 2 ...
+    assert lrs[20] == lrs[34] == pytest.approx(1e-4)  # x 0.1 from step 20 ...
+    assert lrs[35] == lrs[49] == pytest.approx(1e-5)  # and again from epoch 3.5 (MultiStepLR, per iteration)
+    assert all(group["lr"] == lrs[-1] for group in optimizer.param_groups)
+    constant = OmegaConf.structured(OptimConfig(lr=2e-3, lr_schedule="constant"))
+    assert {apply_schedules(optimizer, constant, s, 50, 10)["lr"] for s in (0, 25, 49)} == {2e-3}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"lr_schedule": "poly"}, "optim.lr_schedule=poly"),
+    ({"lr_schedule": "step", "lr_milestones": [5, 2]}, "ascending"),
+    ({"lr_milestones": [5]}, "use optim.lr_schedule=step"),
+])
+def test_bad_lr_schedules_are_user_errors(settings, message):
+    with pytest.raises(UserError, match=message):
+        build_optimizer(tiny_model(), OmegaConf.structured(OptimConfig(**settings)))
+
+
 def test_accumulation_and_clipping_run_through_the_engine(tiny_pool, tiny_overrides, tmp_path):
     from videossl.config import load_pretrain_config
     from videossl.engine.trainer import pretrain

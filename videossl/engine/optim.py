@@ -5,9 +5,10 @@ from torch import nn
 from torch.optim import SGD, AdamW, Optimizer
 
 from ..errors import UserError
-from .schedules import cosine_schedule
+from .schedules import cosine_schedule, step_schedule
 
 OPTIMIZERS = ("adamw", "sgd", "lars")
+LR_SCHEDULES = ("cosine", "step", "constant")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float, exclude_bias_and_norm: bool) -> list[dict]:
@@ -26,6 +27,7 @@ def parameter_groups(model: nn.Module, weight_decay: float, exclude_bias_and_nor
 
 def build_optimizer(model: nn.Module, optim_cfg) -> Optimizer:
     """``optim_cfg``: an ``OptimConfig``. The learning rate is set per step by ``apply_schedules``."""
+    check_lr_schedule(optim_cfg)
     groups = parameter_groups(model, optim_cfg.weight_decay, optim_cfg.exclude_bias_and_norm)
     name = optim_cfg.name
     if name == "adamw":
@@ -39,10 +41,32 @@ def build_optimizer(model: nn.Module, optim_cfg) -> Optimizer:
     raise UserError(f"unknown optimizer 'optim.name={name}'; choose from {', '.join(OPTIMIZERS)}")
 
 
+def check_lr_schedule(optim_cfg) -> None:
+    """A clear error for an unknown ``optim.lr_schedule`` or milestones that are not ascending epochs >= 0."""
+    if optim_cfg.lr_schedule not in LR_SCHEDULES:
+        raise UserError(f"unknown 'optim.lr_schedule={optim_cfg.lr_schedule}'; choose from {', '.join(LR_SCHEDULES)}")
+    milestones = [float(m) for m in optim_cfg.lr_milestones]
+    if any(m < 0 for m in milestones) or milestones != sorted(milestones):
+        raise UserError(f"optim.lr_milestones must be ascending epochs >= 0, got {milestones}")
+    if optim_cfg.lr_schedule != "step" and milestones:
+        raise UserError(f"optim.lr_milestones is set but optim.lr_schedule is '{optim_cfg.lr_schedule}'; "
+                        "use optim.lr_schedule=step")
+
+
+def learning_rate(optim_cfg, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """The learning rate at ``step`` under ``optim.lr_schedule`` (warm-up included)."""
+    warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
+    if optim_cfg.lr_schedule == "cosine":
+        return cosine_schedule(step, total_steps, optim_cfg.lr, optim_cfg.min_lr, warmup, optim_cfg.warmup_start_lr)
+    milestones = [int(round(float(m) * steps_per_epoch)) for m in optim_cfg.lr_milestones]
+    if optim_cfg.lr_schedule == "constant":
+        milestones = []
+    return step_schedule(step, optim_cfg.lr, milestones, optim_cfg.lr_gamma, warmup, optim_cfg.warmup_start_lr)
+
+
 def apply_schedules(optimizer: Optimizer, optim_cfg, step: int, total_steps: int, steps_per_epoch: int) -> dict[str, float]:
     """Set this step's learning rate and weight decay on every group; returns them for logging."""
-    warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
-    lr = cosine_schedule(step, total_steps, optim_cfg.lr, optim_cfg.min_lr, warmup, optim_cfg.warmup_start_lr)
+    lr = learning_rate(optim_cfg, step, total_steps, steps_per_epoch)
     wd_end = optim_cfg.weight_decay if optim_cfg.weight_decay_end is None else optim_cfg.weight_decay_end
     wd = cosine_schedule(step, total_steps, optim_cfg.weight_decay, wd_end)
     for group in optimizer.param_groups:

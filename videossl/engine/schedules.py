@@ -1,4 +1,5 @@
-"""Per-iteration schedules: cosine with linear warmup (learning rate, weight decay, EMA momentum)."""
+"""Per-iteration schedules: cosine with linear warmup (learning rate, weight decay, EMA momentum); step decay
+(learning rate)."""
 from __future__ import annotations
 
 import math
@@ -13,3 +14,12 @@ def cosine_schedule(step: int, total_steps: int, base: float, final: float,
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / span)
     return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * progress))
+
+
+def step_schedule(step: int, base: float, milestone_steps: list[int], gamma: float,
+                  warmup_steps: int = 0, warmup_start: float = 0.0) -> float:
+    """Value at ``step``: linear warm-up as :func:`cosine_schedule`, then ``base * gamma ** k`` where ``k`` counts the
+    milestones already reached (``torch.optim.lr_scheduler.MultiStepLR``, per iteration). No milestones: constant."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return warmup_start + (base - warmup_start) * step / warmup_steps
+    return base * gamma ** sum(step >= m for m in milestone_steps)
