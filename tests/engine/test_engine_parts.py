@@ -93,3 +93,10 @@ def test_sync_batchnorm_converts_every_bn_under_gpu_ddp_only(caplog):
     kinds = {n: type(m) for n, m in converted.named_modules()}
     assert all(kinds[n] is nn.SyncBatchNorm for n in bn)  # every BN, teacher included
     assert {n: p.data_ptr() for n, p in converted.named_parameters()} == params  # same parameters (optimizer, EMA)
+
+
+def test_a_batch_larger_than_the_dataset_is_a_user_error_naming_the_key():
+    from videossl.errors import UserError
+
+    with pytest.raises(UserError, match="8 samples, fewer than one global batch .train.batch_size=4 x 3 processes"):
+        ResumableDistributedSampler(8, 4, world_size=3)

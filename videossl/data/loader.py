@@ -11,6 +11,8 @@ from typing import Any, Iterator
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..errors import UserError
+
 
 class ResumableDistributedSampler(Sampler):
     """Shuffled per epoch from ``(seed, epoch)``, sharded across ``world_size`` ranks, drop-last batches, and able
@@ -22,8 +24,8 @@ class ResumableDistributedSampler(Sampler):
     def __init__(self, num_samples: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
                  shuffle: bool = True):
         if num_samples < batch_size * world_size:
-            raise ValueError(
-                f"dataset has {num_samples} samples, fewer than one global batch ({batch_size} x {world_size} processes)")
+            raise UserError(f"the training set has {num_samples} samples, fewer than one global batch (train.batch_size="
+                            f"{batch_size} x {world_size} processes): lower train.batch_size or use more videos")
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
         self.epoch, self.start_batch = 0, 0

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..methods import METHODS, StepInfo
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .monitor import COLLAPSE_STD, collapse_stats
-from .optim import apply_schedules, build_optimizer
+from .optim import apply_schedules, build_optimizer, check_lr_schedule
 from .run_logger import RunLogger, plot_metrics
 
 log = logging.getLogger("videossl.train")
@@ -92,6 +92,7 @@ def pretrain(cfg: DictConfig) -> Path:
     fabric.seed_everything(tc.seed)  # identical initial weights on every process
 
     # --- model, data, optimizer ---
+    check_lr_schedule(cfg.optim)  # a schedule typo fails before the dataset is built
     method = METHODS[cfg.method.name](cfg)
     method = sync_batchnorm(method, bool(tc.sync_batchnorm), fabric.world_size, fabric.device.type)
     apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
