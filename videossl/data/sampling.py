@@ -429,7 +429,7 @@ class AudioVisualSampler(ClipSampler):
         if self.hard_negative:
             half = self.audio_seconds / 2
             lo, hi = half, max(meta.duration - half, half)
-            center = (audio[0] + audio[1]) / 2  # the positive window as read (clamped inside the file) (clamped inside the file)
+            center = (audio[0] + audio[1]) / 2  # the positive window as read (clamped inside the file)
             far = [c for c in (center - self.min_negative_gap_s, center + self.min_negative_gap_s)]
             choices = [(lo, far[0]), (far[1], hi)]
             choices = [(a, b) for a, b in choices if b >= a]

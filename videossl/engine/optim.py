@@ -58,9 +58,7 @@ def learning_rate(optim_cfg, step: int, total_steps: int, steps_per_epoch: int) 
     warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
     if optim_cfg.lr_schedule == "cosine":
         return cosine_schedule(step, total_steps, optim_cfg.lr, optim_cfg.min_lr, warmup, optim_cfg.warmup_start_lr)
-    milestones = [int(round(float(m) * steps_per_epoch)) for m in optim_cfg.lr_milestones]
-    if optim_cfg.lr_schedule == "constant":
-        milestones = []
+    milestones = [int(round(float(m) * steps_per_epoch)) for m in optim_cfg.lr_milestones]  # none for constant
     return step_schedule(step, optim_cfg.lr, milestones, optim_cfg.lr_gamma, warmup, optim_cfg.warmup_start_lr)
 
 

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..methods import METHODS, StepInfo
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .monitor import COLLAPSE_STD, collapse_stats
-from .optim import apply_schedules, build_optimizer, check_lr_schedule
+from .optim import apply_schedules, build_optimizer
 from .run_logger import RunLogger, plot_metrics
 
 log = logging.getLogger("videossl.train")
@@ -92,10 +92,10 @@ def pretrain(cfg: DictConfig) -> Path:
     fabric.seed_everything(tc.seed)  # identical initial weights on every process
 
     # --- model, data, optimizer ---
-    check_lr_schedule(cfg.optim)  # a schedule typo fails before the dataset is built
     method = METHODS[cfg.method.name](cfg)
     method = sync_batchnorm(method, bool(tc.sync_batchnorm), fabric.world_size, fabric.device.type)
     apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
+    optimizer = build_optimizer(method, cfg.optim)  # before the data: an optim.* mistake fails in seconds
     views = method.views()
     dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed)
     loader, sampler = build_train_loader(
@@ -103,7 +103,6 @@ def pretrain(cfg: DictConfig) -> Path:
         num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
         persistent_workers=cfg.data.persistent_workers,
         pin_memory=cfg.data.pin_memory and fabric.device.type == "cuda")
-    optimizer = build_optimizer(method, cfg.optim)
     model, optimizer = fabric.setup(method, optimizer)
     model.mark_forward_method("training_step")  # runs through DDP's forward (gradient sync) and autocast
 
