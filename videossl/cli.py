@@ -115,12 +115,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif topic == "recipes":
         from omegaconf import OmegaConf
 
-        for path in sorted(RECIPES_DIR.glob("*.yaml")):
+        from .reference import format_reference
+
+        for path in sorted(RECIPES_DIR.glob("*.yaml")) + sorted((RECIPES_DIR / "eval").glob("*.yaml")):
             cfg = OmegaConf.load(path)
-            method = OmegaConf.select(cfg, "method.name", default="?")
-            backbone = OmegaConf.select(cfg, "backbone.name", default="?")
-            data = OmegaConf.select(cfg, "data.format", default="?")
-            print(f"{path.stem:40s} method={method} backbone={backbone} data={data}")
+            name = path.stem if path.parent == RECIPES_DIR else f"eval/{path.stem}"
+            if path.parent == RECIPES_DIR:
+                method = OmegaConf.select(cfg, "method.name", default="?")
+                backbone = OmegaConf.select(cfg, "backbone.name", default="?")
+                what = f"method={method} backbone={backbone}"
+            else:
+                what = "evaluation protocol"
+            print(f"{name:40s} {what} data={OmegaConf.select(cfg, 'data.format', default='?')}")
+            if args.brief:
+                continue
+            ref = cfg.get("reference")
+            for line in format_reference(OmegaConf.to_container(ref) if ref is not None else {}, indent=" " * 4):
+                print(line)
     return 0
 
 
@@ -161,6 +172,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list methods, backbones, datasets or recipes")
     p.add_argument("topic", choices=LIST_TOPICS)
+    p.add_argument("--brief", action="store_true", help="recipes: one line each, without the reference section")
     p.set_defaults(func=cmd_list)
 
     # commands owned by other modules: only the invoked one imports its module

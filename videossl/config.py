@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from .errors import UserError
+from .reference import ReferenceConfig
 
 
 @dataclass
@@ -58,8 +59,11 @@ class BackboneConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "adamw"  # adamw | sgd | lars
+    name: str = "adamw"  # adamw | adam (coupled L2 weight decay, as DPC / MemDPC's torch.optim.Adam) | sgd | lars
     lr: float = 1e-3  # peak learning rate, reached after warmup
+    # {regex: factor}: parameters whose name (e.g. "predictor.0.weight") matches a regex (re.search) train at
+    # lr x factor, as BraVe's scale_learning_rate_by_regex; the first matching regex wins
+    lr_scale: dict[str, float] = field(default_factory=dict)
     min_lr: float = 0.0  # end of the cosine
     # cosine (per iteration, to min_lr) | step (x lr_gamma at each epoch in lr_milestones, as DPC / MemDPC / the
     # pretext papers' code) | constant; warm-up applies to all three
@@ -73,6 +77,7 @@ class OptimConfig:
     momentum: float = 0.9  # sgd / lars
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw
     lars_eta: float = 0.02  # LARS trust coefficient (You et al. 2017; BYOL uses 1e-3)
+    nesterov: bool = False  # sgd / lars: Nesterov momentum (BraVe's LARS)
     exclude_bias_and_norm: bool = True  # no weight decay (and no LARS adaptation) on biases and norm layers
     clip_grad: float = 0.0  # max global grad norm; 0 turns clipping off
     accumulate: int = 1  # gradient accumulation steps per optimizer step
@@ -119,6 +124,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)  # provenance (videossl/reference.py)
 
 
 def read_yaml(path: str | Path | None) -> DictConfig:

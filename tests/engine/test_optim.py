@@ -40,8 +40,8 @@ def test_every_optimizer_steps_and_follows_the_schedule(name):
 
 
 def test_unknown_optimizer_is_a_user_error():
-    cfg = OmegaConf.structured(OptimConfig(name="adam"))
-    with pytest.raises(UserError, match="unknown optimizer 'optim.name=adam'"):
+    cfg = OmegaConf.structured(OptimConfig(name="adagrad"))
+    with pytest.raises(UserError, match="unknown optimizer 'optim.name=adagrad'"):
         build_optimizer(tiny_model(), cfg)
 
 
@@ -78,3 +78,41 @@ def test_accumulation_and_clipping_run_through_the_engine(tiny_pool, tiny_overri
     run_dir = pretrain(cfg)
     ckpt = torch.load(run_dir / "last.ckpt", weights_only=True)
     assert ckpt["step"] == 2 and ckpt["batch_in_epoch"] == 4  # 2 optimizer steps x 2 micro-batches
+
+
+def test_adam_applies_coupled_l2_weight_decay():
+    """optim.name=adam (DPC / MemDPC's torch.optim.Adam): the decay enters the gradient before the moments, so the
+    first step is -lr * sign(g + wd * w); AdamW's decoupled decay gives a different step."""
+    torch.manual_seed(0)
+    steps = {}
+    for name in ("adam", "adamw"):
+        layer = nn.Linear(4, 3, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.linspace(-1, 1, 12).view(3, 4))
+        start = layer.weight.detach().clone()
+        cfg = OmegaConf.structured(OptimConfig(name=name, lr=0.1, weight_decay=10.0, exclude_bias_and_norm=False))
+        optimizer = build_optimizer(layer, cfg)
+        grad = torch.full_like(start, 0.01)
+        layer.weight.grad = grad.clone()
+        optimizer.step()
+        steps[name] = layer.weight.detach() - start
+        if name == "adam":
+            coupled = grad + 10.0 * start  # Adam's first step is lr * m / sqrt(v) = lr * sign(g + wd w)
+            assert torch.allclose(steps[name], -0.1 * torch.sign(coupled), atol=1e-6)
+        else:
+            expected = -0.1 * 10.0 * start - 0.1 * torch.sign(grad)  # decoupled: w -= lr wd w, then lr sign(g)
+            assert torch.allclose(steps[name], expected, atol=1e-5)
+    assert not torch.allclose(steps["adam"], steps["adamw"])
+
+
+def test_lr_scale_by_regex_multiplies_the_scheduled_lr():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))  # parameters "0.weight", "0.bias", "1.weight", "1.bias"
+    cfg = OmegaConf.structured(OptimConfig(name="sgd", lr=0.5, lr_schedule="constant", lr_scale={"^1\\.": 10.0}))
+    optimizer = build_optimizer(model, cfg)
+    apply_schedules(optimizer, cfg, step=0, total_steps=10, steps_per_epoch=5)
+    by_param = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert by_param[id(model[0].weight)] == 0.5 and by_param[id(model[0].bias)] == 0.5
+    assert by_param[id(model[1].weight)] == 5.0 and by_param[id(model[1].bias)] == 5.0
+    bad = OmegaConf.structured(OptimConfig(lr_scale={"(": 2.0}))
+    with pytest.raises(UserError, match="optim.lr_scale"):
+        build_optimizer(model, bad)

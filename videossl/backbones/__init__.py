@@ -157,17 +157,31 @@ def describe_backbones() -> list[dict[str, Any]]:
     return rows
 
 
-def save_encoder(path: str | Path, backbone: Backbone, name: str, kwargs: dict[str, Any]) -> None:
-    """Write ``{"backbone": name, "kwargs": kwargs, "num_features": D, "state_dict": ...}``.
+def save_encoder(path: str | Path, backbone: Backbone, name: str, kwargs: dict[str, Any],
+                 clip: dict[str, Any] | None = None) -> None:
+    """Write ``{"backbone": name, "kwargs": kwargs, "num_features": D, "clip": clip, "state_dict": ...}``.
 
+    ``clip``: the geometry and normalisation the encoder was trained with (``num_frames``, ``frame_stride``,
+    ``crop_size``, ``mean``, ``std``), which evaluation uses unless told otherwise (``encoder_clip``).
     Plain tensors and builtins only, so it loads with ``torch.load(..., weights_only=True)``.
     """
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
-    payload = {"backbone": name, "kwargs": dict(kwargs), "num_features": backbone.num_features, "state_dict": state}
+    payload = {"backbone": name, "kwargs": dict(kwargs), "num_features": backbone.num_features,
+               "clip": dict(clip or {}), "state_dict": state}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
+
+
+def encoder_clip(path: str | Path) -> dict[str, Any]:
+    """The ``clip`` record of an ``encoder.pt`` (``{}`` for files written before it existed or unreadable ones;
+    ``load_encoder`` reports those)."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # load_encoder gives the user-facing error
+        return {}
+    return dict(payload.get("clip") or {}) if isinstance(payload, dict) else {}
 
 
 def load_encoder(path: str | Path, map_location: str = "cpu") -> Backbone:

@@ -25,6 +25,7 @@ from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_sta
 from .monitor import COLLAPSE_STD, collapse_stats
 from .optim import apply_schedules, build_optimizer
 from .run_logger import RunLogger, plot_metrics
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD
 
 log = logging.getLogger("videossl.train")
 
@@ -73,6 +74,13 @@ def resolve_run_dir(cfg: DictConfig) -> tuple[Path, Path | None]:
             raise UserError(f"train.resume: checkpoint not found: {ckpt}")
         return (run_dir if cfg.train.run_dir else ckpt.parent), ckpt
     return run_dir, None
+
+
+def training_clip(cfg: DictConfig) -> dict[str, Any]:
+    """The clip geometry and normalisation of ``cfg.data``, recorded in ``encoder.pt`` for evaluation."""
+    d = cfg.data
+    return {"num_frames": int(d.num_frames), "frame_stride": int(d.frame_stride), "crop_size": int(d.crop_size),
+            "short_side": int(d.short_side), "mean": list(VIDEO_MEAN), "std": list(VIDEO_STD)}
 
 
 def pretrain(cfg: DictConfig) -> Path:
@@ -136,7 +144,7 @@ def pretrain(cfg: DictConfig) -> Path:
         if is_main:
             save_checkpoint(state, run_dir / "last.ckpt")
             name, kwargs = method.encoder_spec()
-            save_encoder(run_dir / "encoder.pt", method.backbone, name, kwargs)
+            save_encoder(run_dir / "encoder.pt", method.backbone, name, kwargs, clip=training_clip(cfg))
             for suffix, (module, extra_name, extra_kwargs) in method.extra_encoders().items():  # e.g. audio towers
                 save_encoder(run_dir / f"encoder_{suffix}.pt", module, extra_name, extra_kwargs)
         fabric.barrier()

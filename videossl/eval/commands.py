@@ -1,8 +1,9 @@
-"""``videossl eval <protocol> ENCODER [key=value ...] [--recipe R]`` subcommands.
+"""``videossl eval <protocol> [EVAL_RECIPE] ENCODER [key=value ...]`` subcommands.
 
-ENCODER is an ``encoder.pt`` or ``random:<backbone>``; ``key=value`` overrides any ``EvalConfig`` field,
-e.g. ``data.format=ucf101 data.root=/data/ucf101 data.split=all test.num_clips=10``.
-Heavy imports stay inside ``run`` so ``--help`` is fast.
+EVAL_RECIPE (optional) is a paper's protocol under ``recipes/eval/`` (``eval/ucf101_finetune_rho`` or a YAML
+path; ``--recipe`` does the same); ENCODER is an ``encoder.pt`` or ``random:<backbone>``; ``key=value`` overrides
+any ``EvalConfig`` field, e.g. ``data.root=/data/ucf101 data.split=all test.num_clips=10``. Clip geometry that
+neither the recipe nor the overrides set is the encoder's own. Heavy imports stay inside ``run`` (fast ``--help``).
 """
 from __future__ import annotations
 
@@ -11,10 +12,32 @@ from typing import Callable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("encoder", metavar="ENCODER", help="encoder.pt from pretraining, or random:<backbone>")
+    parser.add_argument("encoder", metavar="[EVAL_RECIPE] ENCODER",
+                        help="optional eval recipe (recipes/eval/ name or YAML), then encoder.pt or random:<backbone>")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. data.root=/data/ucf101 data.format=ucf101 data.split=all")
-    parser.add_argument("--recipe", default=None, help="YAML file with EvalConfig settings (overrides win)")
+    parser.add_argument("--recipe", default=None, help="YAML file or recipes/eval name with EvalConfig settings")
+
+
+def split_recipe_and_encoder(args: argparse.Namespace) -> tuple[str | None, str, list[str]]:
+    """``(recipe, encoder, overrides)`` from ``[EVAL_RECIPE] ENCODER [key=value ...]``: a first positional that
+    names a YAML file or a recipe under ``recipes/eval/`` is the recipe, the next one the encoder."""
+    from videossl.errors import UserError
+
+    overrides = list(args.overrides)
+    first = args.encoder
+    is_recipe = first.endswith((".yaml", ".yml")) or first.startswith("eval/")
+    if not is_recipe and not first.startswith("random:") and not first.endswith(".pt"):
+        from videossl.eval.config import EVAL_RECIPES_DIR
+
+        is_recipe = (EVAL_RECIPES_DIR / f"{first}.yaml").is_file()
+    if not is_recipe:
+        return args.recipe, first, overrides
+    if args.recipe:
+        raise UserError(f"two eval recipes given: {first} and --recipe {args.recipe}")
+    if not overrides or "=" in overrides[0]:
+        raise UserError(f"after the eval recipe {first}, give the encoder (encoder.pt or random:<backbone>)")
+    return first, overrides[0], overrides[1:]
 
 
 def add_frozen_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +50,8 @@ def _runner(protocol: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from videossl.eval import config, finetune, frozen
 
-        cfg = config.load_eval_config(args.encoder, args.recipe, list(args.overrides))
+        recipe, encoder, overrides = split_recipe_and_encoder(args)
+        cfg = config.load_eval_config(encoder, recipe, overrides)
         if protocol == "frozen":
             from videossl.errors import UserError
 

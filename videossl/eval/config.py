@@ -7,10 +7,18 @@ recipe YAML can hold the settings of several. Hyperparameters carry the paper th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
-from videossl.config import SyntheticConfig, load_config
+from omegaconf import OmegaConf
+
+from videossl.config import SyntheticConfig, load_config, read_yaml
 from videossl.errors import UserError
+from videossl.reference import ReferenceConfig
+
+# clip geometry when neither the encoder (``encoder.pt``'s ``clip``), the eval recipe nor the command line sets it
+DEFAULT_CLIP = {"num_frames": 8, "frame_stride": 2, "crop_size": 112}
+EVAL_RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes" / "eval"
 
 SPLIT_CHOICES = ("1", "2", "3", "all")
 
@@ -22,7 +30,9 @@ class EvalDataConfig:
     format/root/annotations go to ``videossl.data.datasets.read_dataset``; ``format=synthetic`` evaluates
     on the cached synthetic dataset (``root`` empty: the default cache, sizes from ``synthetic``, the same
     as pretraining's ``data.synthetic``). ``split`` is ``"1"``, ``"2"``, ``"3"`` or ``"all"`` (UCF101 /
-    HMDB51: the three official splits; ``all`` reports mean and std).
+    HMDB51: the three official splits; ``all`` reports mean and std). ``num_frames``, ``frame_stride``,
+    ``crop_size``, ``mean`` and ``std`` left unset (null) take the encoder's own (``encoder.pt`` records the clip
+    it was trained with), else ``DEFAULT_CLIP`` and the video mean / std.
     """
 
     format: str = "synthetic"  # synthetic | folder | csv | ucf101 | hmdb51 | kinetics | ssv2
@@ -30,9 +40,11 @@ class EvalDataConfig:
     annotations: str = ""
     split: str = "1"
     decoder: str = "decord"
-    num_frames: int = 8
-    frame_stride: int = 2
-    crop_size: int = 112
+    num_frames: Optional[int] = None  # null: the encoder's (else 8)
+    frame_stride: Optional[int] = None  # null: the encoder's (else 2)
+    crop_size: Optional[int] = None  # null: the encoder's (else 112)
+    mean: Optional[list[float]] = None  # normalisation; null: the encoder's (else VIDEO_MEAN)
+    std: Optional[list[float]] = None  # null: the encoder's (else VIDEO_STD)
     short_side: int = 0  # decoder resize; 0: frozen protocols decode at crop_size, fine-tuning at full size
     num_workers: int = 2
     batch_size: int = 16  # videos per batch during feature extraction
@@ -117,6 +129,7 @@ class EvalConfig:
     """Everything one evaluation run needs. ``encoder`` is an ``encoder.pt`` path or ``random:<backbone>``."""
 
     encoder: str = ""
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)  # the protocol's paper and code
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
     test: TestViewsConfig = field(default_factory=TestViewsConfig)
     linear: LinearConfig = field(default_factory=LinearConfig)
@@ -159,13 +172,45 @@ def validate_eval_config(cfg: Any) -> Any:
     return cfg
 
 
+def resolve_eval_recipe(recipe: str) -> Path:
+    """An eval recipe path, or a name under ``recipes/`` (``eval/ucf101_finetune_rho``) or ``recipes/eval/``."""
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    name = recipe[len("eval/"):] if recipe.startswith("eval/") else recipe
+    for candidate in (EVAL_RECIPES_DIR / name, EVAL_RECIPES_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"eval recipe not found: {recipe} (neither a file nor a name in {EVAL_RECIPES_DIR})")
+
+
+def fill_clip_from_encoder(cfg: Any) -> Any:
+    """Unset ``data.num_frames / frame_stride / crop_size / mean / std`` take the encoder's recorded clip."""
+    from videossl.backbones import encoder_clip
+    from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD
+
+    recorded = {} if str(cfg.encoder).startswith("random:") else encoder_clip(str(cfg.encoder))
+    defaults = {**DEFAULT_CLIP, "mean": list(VIDEO_MEAN), "std": list(VIDEO_STD)}
+    for key, fallback in defaults.items():
+        if OmegaConf.select(cfg, f"data.{key}") is None:
+            cfg.data[key] = recorded.get(key, fallback)
+    return cfg
+
+
 def load_eval_config(encoder: str | None = None, recipe: str | None = None,
                      overrides: list[str] | None = None) -> Any:
     """``EvalConfig`` from an optional recipe YAML and ``a.b=value`` overrides, then ``encoder`` if given.
 
-    Uses the project's ``videossl.config.load_config`` (typed, unknown keys name the closest valid key).
+    Uses the project's ``videossl.config.load_config`` (typed, unknown keys name the closest valid key). Clip
+    geometry neither the recipe nor the overrides set comes from the encoder (``fill_clip_from_encoder``).
     """
     overrides = list(overrides or [])
     if encoder is not None:
         overrides.append(f"encoder={encoder}")
-    return validate_eval_config(load_config(EvalConfig, recipe, overrides))
+    path = resolve_eval_recipe(recipe) if recipe else None
+    if path is not None:
+        read_yaml(path)  # a clear error for a bad file before the schema merge
+    cfg = load_config(EvalConfig, path, overrides)
+    if cfg.encoder:
+        fill_clip_from_encoder(cfg)
+    return validate_eval_config(cfg)

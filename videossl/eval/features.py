@@ -207,10 +207,12 @@ def train_and_test_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tup
     shape = (int(d.num_frames), int(d.frame_stride), int(d.crop_size))
     train_views = (int(cfg.linear.train_clips), 1)
     test_views = (int(cfg.test.num_clips), int(cfg.test.num_crops))
-    train = cached_features(cfg, encoder, encoder_key, "train", split_id,
-                            multi_view_spec(*train_views, *shape), (*train_views, *shape), device)
-    test = cached_features(cfg, encoder, encoder_key, "test", split_id,
-                           multi_view_spec(*test_views, *shape), (*test_views, *shape), device)
+    norm = {"mean": list(d.mean or []) or None, "std": list(d.std or []) or None}
+    norm_key = (tuple(norm["mean"] or ()), tuple(norm["std"] or ()))
+    train = cached_features(cfg, encoder, encoder_key, "train", split_id, multi_view_spec(*train_views, *shape, **norm),
+                            (*train_views, *shape, norm_key), device)
+    test = cached_features(cfg, encoder, encoder_key, "test", split_id, multi_view_spec(*test_views, *shape, **norm),
+                           (*test_views, *shape, norm_key), device)
     if train.class_names != test.class_names:
         raise UserError(f"data: train and test of split {split_id} list different classes "
                         f"({len(train.class_names)} vs {len(test.class_names)})")

@@ -104,7 +104,9 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     optimizer = build_optimizer(model, settings, batch_size)
     model, optimizer = fabric.setup(model, optimizer)
 
-    spec = finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size), float(settings.strength))
+    norm = {"mean": data.get("mean"), "std": data.get("std")}
+    spec = finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size), float(settings.strength),
+                         **norm)
     dataset = VideoDataset(train_index, spec, decoder=data.decoder, seed=int(cfg.seed),
                            short_side=int(data.short_side) or None)
     sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
@@ -140,7 +142,7 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
         logits = multi_view_test_scores(cfg, classifier, test_index, split_id, device)  # (M, G*V, classes)
     else:
         test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
-                                    int(data.frame_stride), int(data.crop_size))
+                                    int(data.frame_stride), int(data.crop_size), **norm)
         logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
                                   progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
                                   forward=classifier)  # (M, V, classes)

@@ -107,7 +107,8 @@ def multi_view_test_scores(cfg: Any, classifier: torch.nn.Module, index: Any, sp
     parts = []
     for geometry in view_geometries(cfg):
         g_cfg = with_geometry(cfg, geometry)
-        spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), *geometry)
+        spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), *geometry,
+                               mean=cfg.data.get("mean"), std=cfg.data.get("std"))
         parts.append(extract_features(classifier, index, spec, g_cfg.data, seed=int(cfg.seed), device=device,
                                       progress=bool(cfg.progress), forward=classifier,
                                       desc=f"finetune test {'x'.join(map(str, geometry))} (split {split_id})"))
