@@ -87,9 +87,10 @@ def reference_problems(ref: Any) -> list[str]:
 
 def format_number(number: Any) -> str:
     """``"K400 linear top-1 67.3 (Feichtenhofer et al. 2021, Table 9)"``; a missing value reads ``not found``."""
-    value = NOT_FOUND if number.get("value") is None else f"{float(number['value']):g}"
     setting = f" [{number['setting']}]" if number.get("setting") else ""
-    return f"{number.get('metric', '')}{setting}: {value} ({number.get('source', '')})"
+    if number.get("value") is None:
+        return f"{number.get('metric', '')}{setting}: {NOT_FOUND}"
+    return f"{number.get('metric', '')}{setting}: {float(number['value']):g} ({number.get('source', '')})"
 
 
 def format_reference(ref: Any, indent: str = "  ") -> list[str]:

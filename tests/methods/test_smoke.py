@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from videossl.backbones import load_encoder
+from videossl.backbones import encoder_clip, load_encoder
 from videossl.config import load_pretrain_config
 from videossl.engine.trainer import pretrain
 from videossl.methods import METHODS
@@ -31,3 +31,6 @@ def test_method_trains_two_steps(name, frames, tiny_pool, tiny_overrides, tmp_pa
     trained = encoder.state_dict()
     changed = [k for k in trained if trained[k].dtype.is_floating_point and not torch.equal(trained[k], initial[k])]
     assert changed, "two optimizer steps left the backbone unchanged"
+    clip = encoder_clip(run_dir / "encoder.pt")  # what evaluation will use unless told otherwise
+    assert (clip["num_frames"], clip["frame_stride"], clip["crop_size"]) == (
+        frames, cfg.data.frame_stride, cfg.data.crop_size)

@@ -96,3 +96,21 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     assert pixels.shape[:2] == (1400, 1100)
     assert pixels.std() > 10  # text, tables and curves drawn, not a blank page
+
+
+def test_report_shows_the_recipes_reference_and_the_protocols(run_dir):
+    (run_dir / "config.yaml").write_text(
+        "method:\n  name: moco_v2\nbackbone:\n  name: slow_r50\nreference:\n  paper: A Large-Scale Study\n"
+        "  authors: Feichtenhofer et al.\n  year: 2021\n  code: facebookresearch/SlowFast\n"
+        "  code_file: configs/contrastive_ssl/MoCo_SlowR50_8x8.yaml\n"
+        "  published:\n  - {metric: K400 linear top-1, value: 67.3, source: Table 9}\n"
+        "  - {metric: HMDB51 fine-tune top-1, value: null, source: not found}\n")
+    linear = run_dir.parent / "eval-ssl" / "linear.json"
+    result = json.loads(linear.read_text())
+    result["reference"] = {"paper": "SVT", "authors": "Ranasinghe et al.", "year": 2022,
+                           "published": [{"metric": "UCF101 linear top-1", "value": 90.8, "source": "SVT Table 2"}]}
+    linear.write_text(json.dumps(result))
+    page = build_report(run_dir).read_text()
+    assert "<h2>Reference</h2>" in page and "MoCo_SlowR50_8x8.yaml" in page
+    assert "K400 linear top-1: 67.3 (Table 9)" in page and "HMDB51 fine-tune top-1: not found<" in page.replace("\n", "<")
+    assert "UCF101 linear top-1: 90.8 (SVT Table 2)" in page

@@ -65,6 +65,8 @@ def finish_result(protocol: str, cfg: Any, per_split: list[dict], metrics: Seque
         "settings": plain(getattr(cfg, protocol)),
         **result,
     }
+    if cfg.get("reference") is not None and cfg.reference.paper:  # the eval recipe's protocol and target numbers
+        result["reference"] = plain(cfg.reference)
     path = write_json(Path(cfg.out_dir) / JSON_NAMES[protocol], result)
     print(result_table(protocol, result, metrics))
     print(f"wrote {path}")

@@ -212,9 +212,17 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
                      f'{_esc(data.get("root", ""))}, {_esc(data.get("num_frames", "?"))} frames x '
                      f'{_esc(data.get("crop_size", "?"))} px; test views {_esc(result.get("test_views", ""))}</p>')
         parts.append(html_table(*eval_tables(result)))
+        if result.get("reference"):  # the eval recipe's protocol: compare with the numbers the paper reports
+            from ..reference import format_reference
+
+            lines = format_reference(result["reference"], indent="")
+            parts.append("<p class=\"sub\">protocol reference</p><pre>" + _esc("\n".join(lines)) + "</pre>")
     if pictures:
         parts.append("<h2>Plots</h2>")
         parts += [embed_image(p, _relative(p, run_dir), width=1000) for p in pictures]
+    reference = _reference_lines(config_text)
+    if reference:
+        parts.append("<h2>Reference</h2><pre>" + _esc("\n".join(reference)) + "</pre>")
     if config_text:
         parts.append(f"<h2>Config</h2><pre>{_esc(config_text)}</pre>")
 
@@ -230,6 +238,18 @@ def _count_rows(run_dir: Path) -> int:
     from ..engine.run_logger import read_metrics
 
     return len({row["step"] for row in read_metrics(run_dir / "metrics.csv")})
+
+
+def _reference_lines(config_text: str) -> list[str]:
+    """The recipe's ``reference:`` section (paper, code file, published numbers) as lines; [] when it has none."""
+    if not config_text:
+        return []
+    from omegaconf import OmegaConf
+
+    from ..reference import format_reference
+
+    ref = OmegaConf.select(OmegaConf.create(config_text), "reference")
+    return format_reference(OmegaConf.to_container(ref), indent="") if ref is not None else []
 
 
 def _config_names(config_text: str) -> tuple[str, str]:
