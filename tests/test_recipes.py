@@ -55,3 +55,14 @@ def test_no_recipe_quotes_numbers_from_memory():
     offenders = [(path.relative_to(RECIPES), word) for path in sorted(RECIPES.rglob("*.yaml"))
                  for word in words if word in path.read_text().lower()]
     assert not offenders, offenders
+
+
+def test_reproduce_page_is_generated_from_the_current_recipes():
+    """docs/reproduce.md is what tools/reproduce_table.py writes from the recipes (regenerate it when they change)."""
+    from videossl.reproduce import build_reproduce_markdown
+
+    page = build_reproduce_markdown()
+    assert (RECIPES.parent / "docs" / "reproduce.md").read_text() == page
+    for path in PRETRAIN:
+        if is_real_data(path):
+            assert f"videossl pretrain {path.stem} " in page, path.stem
