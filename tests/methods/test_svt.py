@@ -80,7 +80,8 @@ def test_loss_sees_only_the_enabled_pairings():
 @pytest.mark.parametrize("switches,teacher_frames", [
     ((), [4, 2]),  # SVT: the teacher sees the two globals only
     (("method.local_to_local=true",), [4, 2, 2, 1]),  # l->l: local targets, so the teacher sees the locals too
-    (("method.global_to_global=false", "method.local_to_global=false", "method.global_to_local=true"), [2, 1]),
+    # g->l only: local targets, and the globals still go through the teacher for DINO's centre
+    (("method.global_to_global=false", "method.local_to_global=false", "method.global_to_local=true"), [4, 2, 2, 1]),
 ])
 def test_teacher_sees_the_views_the_pairings_target(switches, teacher_frames):
     method = build(*switches)
@@ -89,6 +90,27 @@ def test_teacher_sees_the_views_the_pairings_target(switches, teacher_frames):
     method.training_step({"video": views_for(method, batch=2)}, STEP)
     fed = sorted(shape[2] for shape in hook_shapes for _ in range(shape[0] // 2))  # frames of each view fed
     assert fed == sorted(teacher_frames)
+
+
+@pytest.mark.parametrize("switches", [(), ("method.local_to_local=true",), ("method.global_to_local=true",),
+                                      ("method.global_to_global=false", "method.local_to_global=false",
+                                       "method.local_to_local=true")])
+def test_center_is_updated_from_the_teachers_global_outputs_only(switches):
+    """DINO (facebookresearch/dino main_dino.py DINOLoss.update_center, fed teacher(images[:2])) and SVT's train_ssl.py
+    centre on the teacher's global-view outputs; local targets (l->l, g->l) must not enter the centre."""
+    from videossl.losses.dino import updated_center
+    from videossl.methods.multicrop import forward_by_resolution
+
+    torch.manual_seed(0)
+    method = build(*switches)
+    method.center.copy_(torch.randn_like(method.center) * 0.1)
+    before = method.center.clone()
+    views = views_for(method, batch=3)
+    with torch.no_grad():
+        teacher_globals = [forward_by_resolution(method.teacher, [v])[0] for v in views[: method.hparams.num_global]]
+    method.training_step({"video": views}, STEP)
+    expected = updated_center(before, teacher_globals, method.hparams.center_momentum)
+    torch.testing.assert_close(method.center, expected)
 
 
 def test_views_come_from_one_decode_with_global_and_local_geometry(tiny_pool):

@@ -6,7 +6,8 @@ DINO-style self-distillation between spatio-temporal views of one video, all cut
 - several **local** clips: small crop (96 px), short time windows, fewer frames at varied rates.
 
 The student (video ViT + DINO head) sees every view; the teacher (EMA of the student) sees the globals, and
-the locals too when a pairing asks for local targets. A TimeSformer takes any frame count and crop size:
+the locals too when a pairing asks for local targets. The centre is DINO's: a running mean of the teacher's
+outputs on the global views only, whichever pairings are on. A TimeSformer takes any frame count and crop size:
 its space and time position tables are interpolated to each view's grid (SVT's dynamic positional
 embedding; ``videossl.backbones.video_vit``). The paper's two losses are DINO's cross-entropy between a
 centred, sharpened teacher distribution and the student's (Caron et al. 2021, eq. 2-4):
@@ -18,10 +19,10 @@ centred, sharpened teacher distribution and the student's (Caron et al. 2021, eq
   own random time with the configured strides.
 
 ``x->y`` below means "the student's ``x`` view predicts the teacher's ``y`` view"; ``l->l`` and ``g->l`` are
-the extra pairings of SVT's view-correspondence ablation (tab. 3, UCF-101 / HMDB-51 linear: l->g 84.11/50.72,
-g->g 81.95/49.04, both 84.64/52.17, +l->l 83.11/51.23, +g->l 84.71/51.88, all four 83.69/51.71). As in SVT's
-released code (its ``DINOLoss`` over teacher-global x student-all pairs), the total loss is the mean over all
-enabled (student view, teacher view) pairs of different views.
+the extra pairings of SVT's view-correspondence ablation (its numbers were not found in a stored file; SVT's
+released code, kahnchana/svt train_ssl.py, implements l->g + g->g only). As in that code (its ``DINOLoss`` over
+teacher-global x student-all pairs), the total loss is the mean over all enabled (student view, teacher view)
+pairs of different views.
 
 Initialisation from an image ViT (``method.image_weights``) inflates it to the TimeSformer as SVT /
 TimeSformer do (``videossl.backbones.inflate``). ``data.num_frames=1`` makes every view one frame (images).
@@ -195,12 +196,16 @@ class SVT(DINO):
         views = batch["video"]  # globals then locals, each (B, C, T_v, H_v, W_v)
         features = forward_by_shape(self.backbone, views)  # [(B, D)]
         student = self._student_head(torch.cat(features), step).chunk(len(views))  # DINO head, last-layer freeze
-        targets = sorted({t for pairs in self.pairs.values() for _, t in pairs})
+        # the teacher sees the views a pairing targets, and always the globals: DINO's centre is the running mean
+        # of the teacher's outputs on the global views only (facebookresearch/dino main_dino.py, DINOLoss.update_center
+        # over teacher(images[:2]); SVT's train_ssl.py the same), also when l->l / g->l add local targets
+        targets = sorted({t for pairs in self.pairs.values() for _, t in pairs} | set(range(h.num_global)))
         with torch.no_grad():
             teacher = dict(zip(targets, forward_by_shape(self.teacher, [views[t] for t in targets])))
         teacher_temp = self.teacher_temperature(step)
         loss, parts = svt_losses(list(student), teacher, self.pairs, self.center, h.student_temp, teacher_temp)
-        self.center.copy_(updated_center(self.center, list(teacher.values()), h.center_momentum))
+        global_outputs = [teacher[g] for g in range(h.num_global)]
+        self.center.copy_(updated_center(self.center, global_outputs, h.center_momentum))
         logs = {f"loss_{p.replace('->', '2')}": v for p, v in parts.items()}  # loss_l2g, loss_g2g, ...
         loss, koleo = self._with_koleo(loss, list(features[: h.num_global]))
         logs.update(koleo)
