@@ -114,6 +114,11 @@ class FinetuneConfig:
     dropout: float = 0.5
     strength: float = 0.5  # augmentation strength in [0, 1]
     backbone_lr_scale: float = 1.0  # lr multiplier of the pretrained backbone relative to the classifier
+    # after the warmup: cosine to 0 (default) | constant (VCOP's ft_classify.py) | step: x lr_gamma at each epoch
+    # in lr_milestones (PRP's ft_classfy.py: StepLR(step_size=100, gamma=0.1))
+    lr_schedule: str = "cosine"
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
 
 
 @dataclass
@@ -162,6 +167,8 @@ def validate_eval_config(cfg: Any) -> Any:
     for key, opt in (("linear.optimizer", cfg.linear.optimizer), ("finetune.optimizer", cfg.finetune.optimizer)):
         if opt not in ("sgd", "adamw"):
             raise UserError(f"{key}: '{opt}' is not one of sgd, adamw")
+    if cfg.finetune.lr_schedule not in ("cosine", "constant", "step"):
+        raise UserError(f"finetune.lr_schedule: '{cfg.finetune.lr_schedule}' is not one of cosine, constant, step")
     if not 0.0 <= float(cfg.finetune.strength) <= 1.0:
         raise UserError(f"finetune.strength: must be in [0, 1], got {cfg.finetune.strength}")
     from .multi_view import validate_multi_view

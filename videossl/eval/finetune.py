@@ -62,6 +62,23 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def finetune_lr_factor(step: int, warmup_steps: int, total_steps: int, steps_per_epoch: int,
+                       settings: Any) -> float:
+    """Learning-rate factor at optimizer step ``step``: the linear warmup, then ``settings.lr_schedule``:
+    ``cosine`` (``warmup_cosine``), ``constant`` (1 after the warmup, as VCOP's ft_classify.py) or ``step``
+    (x ``lr_gamma`` at each epoch in ``lr_milestones``, as PRP's StepLR)."""
+    name = str(getattr(settings, "lr_schedule", "cosine"))
+    if name == "cosine":
+        return warmup_cosine(step, warmup_steps, total_steps)
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if name == "constant":
+        return 1.0
+    epoch = step / max(steps_per_epoch, 1)
+    passed = sum(1 for milestone in settings.lr_milestones if epoch >= float(milestone))
+    return float(settings.lr_gamma) ** passed
+
+
 def build_optimizer(model: VideoClassifier, settings: Any, batch_size: int) -> torch.optim.Optimizer:
     """SGD (momentum) or AdamW; lr scaled by ``batch_size / 256``; the backbone's lr times
     ``backbone_lr_scale``; no weight decay on biases and norm parameters (common practice since
@@ -117,7 +134,8 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     epochs = int(settings.epochs)
     total_steps = max(epochs * len(loader), 1)
     warmup_steps = min(int(settings.warmup_epochs) * len(loader), total_steps // 2)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup_steps, total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: finetune_lr_factor(s, warmup_steps, total_steps, len(loader), settings))
     losses = []
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
