@@ -18,6 +18,7 @@ import torch
 from ..errors import UserError
 from . import audio, dpc_resnet, framewise, pytorchvideo_video, torchvision_video, video_vit
 from .base import Backbone
+from .dpc_aggregate import DPCAggregate
 from .tiny import TinyResNet3d
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
@@ -48,6 +49,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     # DPC
     "r2d3d_18": dpc_resnet.r2d3d_18,
     "r2d3d_34": dpc_resnet.r2d3d_34,
+    "dpc_aggregate": DPCAggregate,  # 2D3D-ResNet + ConvGRU context: DPC / MemDPC fine-tuning (encoder_dpc.pt)
     # video transformers (transformers configs)
     "videomae_vit_s16": video_vit.videomae_vit_s16,
     "videomae_vit_b16": video_vit.videomae_vit_b16,
@@ -90,6 +92,7 @@ BACKBONE_CARDS: dict[str, tuple[str, str]] = {
     "r2plus1d_r50": (f"{_CLIP}, C=3, T 16, 224 px", "pytorchvideo R(2+1)D-50"),
     "r2d3d_18": (f"{_CLIP}, C=3, T 5 per block, 128 px", "DPC 2D3D-ResNet-18 (Han et al. 2019)"),
     "r2d3d_34": (f"{_CLIP}, C=3, T 5 per block, 128 px", "DPC 2D3D-ResNet-34"),
+    "dpc_aggregate": (f"{_CLIP}, C=3, T = num_blocks x block_frames (8 x 5)", "DPC backbone + ConvGRU context"),
     "videomae_vit_s16": (f"{_CLIP}, C=3, T even (built 16), 224 px", "VideoMAE ViT-S/16, tubelet 2"),
     "videomae_vit_b16": (f"{_CLIP}, C=3, T even (built 16), 224 px", "VideoMAE ViT-B/16, tubelet 2"),
     "timesformer_b16": (f"{_CLIP}, C=3, any T (built 8), 224 px", "TimeSformer-B, divided space-time attention"),
