@@ -1,47 +1,49 @@
-"""BraVe (Recasens, Luc, Alayrac, Wang, Strub, Tallec, Malinowski, Patraucean, Altché, Valko, Grill, van den Oord
-and Zisserman, "Broaden Your Views for Self-Supervised Video Learning", ICCV 2021).
+"""BraVe (Recasens, Luc, Alayrac, Wang, Hemsley, Strub, Tallec, Malinowski, Patraucean, Altché, Valko, Grill,
+van den Oord and Zisserman, "Broaden Your Views for Self-Supervised Video Learning", ICCV 2021).
 
 One NARROW view (a short, dense clip) and one or more BROAD views of the same video: a long clip at a lower frame
 rate (optionally as frame differences, our cheap stand-in for the paper's flow) and/or the audio spectrogram of the
-broad span. Each view has its own backbone (BraVe sec. 3: the narrow and broad backbones do not share weights; the
-narrow one, ``self.backbone``, is the encoder evaluated downstream). For every (narrow, broad) pair there is a
-projector and a predictor on each side ("pairwise" heads): the narrow view predicts the broad view's projection
-and the broad view predicts the narrow one, with BraVe's regression loss (normalised squared error, stop-gradient
-targets, no momentum network).
+broad span. Each view has its own backbone (the narrow one, ``self.backbone``, is the encoder evaluated
+downstream). Projections ``z`` and predictions ``h(z)`` of the narrow and each broad view regress each other with
+BraVe's loss (normalised squared error, stop-gradient targets, no momentum network).
 
-Checked against the released code, google-deepmind/brave (commit 1ae5f0a):
+Read in google-deepmind/brave at its newest commit 0ae20d9 (code last changed in b717f28 and 5633be0; the first
+snapshot 1ae5f0a differs, noted per item):
 - ``brave/models/brave/brave.py`` ``_build_loss_fn``: per broad view k, ``h_b_k`` regresses ``sg(z_n_k)`` and
-  ``h_n_k`` regresses ``sg(z_b_k)``, where the narrow side's (z, h) come from its own pair head
-  (``n_video_to_b_video`` / ``n_video_to_b_audio``); the total is the MEAN of those 2 x (number of broad views)
-  terms; ``_regression_loss`` is ``mean_b 0.5 || x/|x| - y/|y| ||^2 = 1 - cos`` (:func:`brave_loss` here).
-- ``brave/models/brave/modules.py``: ``Projector`` Linear(512)-BN-ReLU-Linear(128)-BN and ``Predictor``
-  Linear(4096)-BN-ReLU-Linear(4096)-BN-ReLU-Linear(128) (BN with scale and offset), ``output_dims`` 128 in
-  ``brave/config.py``.
-- ``brave/config.py``: narrow 16 frames, step 2, 224 px; broad 64 frames, step 4, 112 px, on 25 fps video; audio
-  80 log-mel bins over the broad span (64 x 4 frames = 10.24 s); AdamW (``optimizers.py``: optax.adamw) with
-  weight decay 1e-2, warm-up cosine to a peak lr 2e-3 (5k warm-up of 300k steps), global batch 512.
-
-Recipes: V/V (``broad_video=true``), V/A (``broad_video=false, broad_audio=true``), V/VA (both). The frame-difference
-broad input is ours (the paper's broad alternatives are flow and randomly convolved frames; the released code has
-neither). Published (BraVe tab. 6 / Papers with Code): V/FA (broad flow + audio), TSM-50x2, AudioSet: linear
-UCF101 93.1 / HMDB51 70.5; the released checkpoints' README table: V/A TSM-50 93.0 / 69.4.
+  ``h_n_k`` regresses ``sg(z_b_k)``; the loss is the MEAN of those 2 x (broad views) terms; ``_regression_loss``
+  is ``mean_b 0.5 || x/|x| - y/|y| ||^2 = 1 - cos`` (:func:`brave_loss`).
+- Heads (``modules.py``, ``brave.py`` ``shared_project``): since 5633be0 ONE ``ProjectAndPredict`` serves every
+  view (``method.shared_heads``), Projector Linear(4096)-BN-ReLU-Linear(128)-BN, Predictor
+  Linear(4096)-BN-ReLU-Linear(128). 1ae5f0a had one head pair per (narrow, broad) direction, a 512-wide projector
+  and a 4096-4096 predictor (the defaults below, kept so the synthetic recipes do not change).
+- Views (``_brave_random_view_sampler``): since 5633be0 / b717f28 the narrow clip starts uniformly in the video and
+  the broad view starts at the same frame, the video repeated (``media_sequences.extend_sequence``) when the broad
+  span runs past its end (``method.narrow_at_broad_start``); 1ae5f0a put the narrow clip anywhere inside the broad.
+- Broad video augmentation (``_transform_views``): since 5633be0 ``augmentations.random_convolve_video`` after the
+  colour augmentation (``method.random_conv``, :func:`random_convolution`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
 from ..config import MethodConfig
-from ..data.sampling import BraVeSampler, ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view, audio_window
+from ..data.sampling import (BraVeSampler, ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view, audio_window,
+                             clip_span, random_clip_start, segment_frames, video_view)
 from ..errors import UserError
 from ..heads import mlp
 from ..losses.brave import brave_regression_loss
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD
 from .base import Method, StepInfo
+
+TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to (-2, 2) (Keras VarianceScaling)
 
 
 @dataclass
@@ -58,28 +60,113 @@ class BraVeConfig(MethodConfig):
     audio_rate: int = 16000
     audio_seconds: float = 2.0  # fixed length (batches collate); BraVe's audio broad view spans the broad clip
     n_mels: int = 64  # BraVe: 80 bins; 64 is the AudioSet front end of transforms/audio.py
-    proj_hidden_dim: int = 512  # BraVe code (modules.py Projector): 512
+    proj_hidden_dim: int = 512  # BraVe code modules.py Projector: 512 at 1ae5f0a, 4096 since 5633be0
     proj_dim: int = 128  # BraVe code (config.py output_dims): 128
-    pred_hidden_dim: int = 4096  # BraVe code (modules.py Predictor): 4096, two hidden layers
-    pred_num_layers: int = 3  # BraVe code: Linear-BN-ReLU-Linear-BN-ReLU-Linear
+    pred_hidden_dim: int = 4096  # BraVe code modules.py Predictor: 4096
+    pred_num_layers: int = 3  # BraVe code Predictor: 3 linear layers at 1ae5f0a, 2 since 5633be0
     stop_gradient: bool = True  # targets are constants (BraVe code: jax.lax.stop_gradient on z)
+    shared_heads: bool = False  # one projector + predictor for every view (BraVe code since 5633be0: shared_project)
+    random_conv: bool = False  # random convolution of the broad video (BraVe code since 5633be0)
+    random_conv_max_kernel: int = 11  # odd kernel sizes 1..11 (augmentations.py DEFAULT_RANDOM_CONVOLVE_MAX_K)
+    narrow_at_broad_start: bool = False  # broad view starts with the narrow clip (BraVe code since 5633be0)
+    crop_min_scale: float = 0.2  # random resized crop area range (crop_min_scale, 1); BraVe code: min_area 0.3
+    blur_p: float = 0.5  # Gaussian blur probability per clip; BraVe code blurs every view (p = 1)
+
+
+def looped_indices(start: int, num_frames: int, stride: int, first: int, stop: int) -> tuple[int, ...]:
+    """``num_frames`` indices from ``start`` every ``stride``; past the segment ``[first, stop)`` they continue
+    from its first frame, as if the segment were repeated (BraVe code: ``media_sequences.extend_sequence``)."""
+    offsets = start - first + stride * np.arange(num_frames)
+    return tuple(int(first + i) for i in offsets % (stop - first))
+
+
+def audio_from(meta: VideoMeta, start_s: float, seconds: float) -> tuple[float, float]:
+    """A ``seconds`` window starting at ``start_s``, moved back to end at the end of the file when it would run
+    past it (BraVe repeats the audio instead; one time range cannot wrap). A file shorter than the window gives
+    ``(0, seconds)``, which the dataset pads with silence."""
+    start = max(min(start_s, max(meta.duration, seconds) - seconds), 0.0)
+    return float(start), float(start + seconds)
 
 
 class BraVeViewSampler(ClipSampler):
-    """``BraVeSampler`` with an audio broad view of a FIXED ``audio_seconds`` centred on the broad clip, so audio
-    views collate whatever each video's frame rate (the wrapped sampler's audio length follows the fps)."""
+    """The narrow clip and the broad views of one sample.
 
-    def __init__(self, narrow: BraVeSampler, audio_seconds: float | None):
-        self.narrow, self.audio_seconds = narrow, audio_seconds
+    Default: ``BraVeSampler`` (the narrow clip anywhere inside a random broad span, BraVe code 1ae5f0a) with an
+    audio broad view of a FIXED ``audio_seconds`` centred on the broad clip, so audio views collate whatever each
+    video's frame rate. ``narrow_at_broad_start`` (BraVe code since 5633be0 / b717f28,
+    ``_brave_random_view_sampler``): the narrow clip starts uniformly in the segment and the broad clip and the
+    audio start at the same frame; frames past the segment's end loop back to its start.
+    """
+
+    def __init__(self, sampler: BraVeSampler, audio_seconds: float | None, narrow_at_broad_start: bool = False):
+        self.sampler, self.audio_seconds, self.narrow_at_broad_start = sampler, audio_seconds, narrow_at_broad_start
 
     def __call__(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
-        sampled = self.narrow(meta, rng)
+        if self.narrow_at_broad_start:
+            return self.aligned(meta, rng)
+        sampled = self.sampler(meta, rng)
         views = [v for v in sampled.views if v.modality == "video"]
         broad = next((v for v in sampled.views if v.name == "broad_audio"), None)
         if broad is not None and self.audio_seconds:
             center = (broad.time_range[0] + broad.time_range[1]) / 2
             views.append(audio_view("broad_audio", audio_window(meta, center, self.audio_seconds)))
         return SampledViews(views, sampled.targets)
+
+    def aligned(self, meta: VideoMeta, rng: np.random.Generator) -> SampledViews:
+        s = self.sampler
+        first, stop = segment_frames(meta)
+        start = random_clip_start(first, stop, clip_span(s.narrow_frames, s.narrow_stride), rng)
+        views = [video_view("narrow", looped_indices(start, s.narrow_frames, s.narrow_stride, first, stop), "narrow")]
+        if s.broad_video:
+            views.append(video_view("broad", looped_indices(start, s.broad_frames, s.broad_stride, first, stop),
+                                    "broad"))
+        if s.broad_audio:
+            fps = meta.fps or 1.0
+            seconds = self.audio_seconds or s.broad_frames * s.broad_stride / fps  # BraVe: 64 x 4 frames / 25 fps
+            views.append(audio_view("broad_audio", audio_from(meta, start / fps, seconds)))
+        return SampledViews(views, {})
+
+
+def random_conv_filters(batch: int, channels: int = 3, max_kernel: int = 11,
+                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random ``channels -> channels`` filter per clip: ``(B, C, C, K, K)`` with ``K = max_kernel``, and the
+    kernel sizes ``(B,)``.
+
+    BraVe code ``augmentations._random_convolve``: the kernel size k is uniform over the odd sizes 1..max_k; the
+    weights are ``tf.initializers.he_normal`` (Keras HeNormal: normal truncated at 2 std, std sqrt(2 / (k k C))
+    after truncation), no bias. The k x k kernel sits in the centre of a zero K x K kernel, which with zero
+    padding gives the same output (one grouped convolution for the whole batch).
+    """
+    sizes = torch.arange(1, max_kernel + 1, 2)
+    picks = sizes[torch.randint(len(sizes), (batch,), generator=generator)]
+    weights = torch.zeros(batch, channels, channels, max_kernel, max_kernel)
+    for i, k in enumerate(picks.tolist()):
+        std = math.sqrt(2.0 / (k * k * channels)) / TRUNCATED_NORMAL_STD
+        kernel = torch.nn.init.trunc_normal_(torch.empty(channels, channels, k, k), std=std, a=-2 * std, b=2 * std,
+                                             generator=generator)
+        offset = (max_kernel - k) // 2
+        weights[i, :, :, offset:offset + k, offset:offset + k] = kernel
+    return weights, picks
+
+
+@torch.no_grad()
+def random_convolution(clip: torch.Tensor, max_kernel: int = 11, mean: tuple[float, ...] = VIDEO_MEAN,
+                       std: tuple[float, ...] = VIDEO_STD, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(B, C, T, H, W)`` normalised clips -> the same shape, each clip convolved with its own random filter
+    (:func:`random_conv_filters`), the SAME filter on every frame of a clip, zero 'same' padding, stride 1.
+
+    BraVe code (``_transform_views``) convolves the broad video in [0, 1] pixel units after the colour
+    augmentation, on every sample (no probability), and feeds the result to the network as it is. Our clips
+    arrive normalised ((x - mean) / std), so they are mapped back to pixels, convolved and normalised again.
+    """
+    b, c, t, h, w = clip.shape
+    weights, _ = random_conv_filters(b, c, max_kernel, generator)
+    weights = weights.to(device=clip.device, dtype=clip.dtype).reshape(b * c, c, max_kernel, max_kernel)
+    m = clip.new_tensor(mean).view(1, c, 1, 1, 1)
+    s = clip.new_tensor(std).view(1, c, 1, 1, 1)
+    frames = (clip * s + m).permute(2, 0, 1, 3, 4).reshape(t, b * c, h, w)  # frames as the batch, clips as groups
+    out = F.conv2d(frames, weights, padding=max_kernel // 2, groups=b)
+    return ((out.reshape(t, b, c, h, w).permute(1, 2, 0, 3, 4) - m) / s).contiguous()
 
 
 def brave_projector(in_dim: int, hidden_dim: int = 512, out_dim: int = 128) -> nn.Sequential:
@@ -91,7 +178,8 @@ def brave_projector(in_dim: int, hidden_dim: int = 512, out_dim: int = 128) -> n
 
 def brave_predictor(dim: int = 128, hidden_dim: int = 4096, num_layers: int = 3) -> nn.Sequential:
     """``(B, dim)`` -> ``(B, dim)``: ``num_layers`` linear layers with BN + ReLU between them and a plain linear
-    output (BraVe code, modules.py ``Predictor``: 128 -> 4096 -> 4096 -> 128)."""
+    output (BraVe code, modules.py ``Predictor``: 128 -> 4096 -> 128 since 5633be0, 128 -> 4096 -> 4096 -> 128
+    at 1ae5f0a)."""
     return mlp(dim, hidden_dim, dim, num_layers=num_layers)
 
 
@@ -114,6 +202,25 @@ class PairHeads(nn.Module):
         return projection, self.predictor(projection)
 
 
+class SharedHeads(nn.Module):
+    """One projector and predictor for every view (BraVe code since 5633be0: ``ProjectAndPredict`` named
+    ``shared_project``, called on the narrow and on every broad feature). The projector's first linear layer
+    depends on the input width, so there is one per distinct backbone width (``inputs``); BraVe's views are all
+    2048-d, ours can differ (audio_resnet18 is 512-d), and everything after that layer is shared."""
+
+    def __init__(self, in_dims: list[int], hidden_dim: int, proj_dim: int, pred_hidden_dim: int,
+                 pred_num_layers: int = 2):
+        super().__init__()
+        self.inputs = nn.ModuleDict({str(d): nn.Linear(d, hidden_dim, bias=False) for d in sorted(set(in_dims))})
+        self.projector = nn.Sequential(nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden_dim, proj_dim, bias=False), nn.BatchNorm1d(proj_dim))
+        self.predictor = brave_predictor(proj_dim, pred_hidden_dim, pred_num_layers)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        projection = self.projector(self.inputs[str(features.shape[-1])](features))
+        return projection, self.predictor(projection)
+
+
 def frame_differences(clip: torch.Tensor) -> torch.Tensor:
     """``(B, C, T, H, W)`` -> ``(B, C, T-1, H, W)`` differences of consecutive frames (one frame stays as is)."""
     return clip[:, :, 1:] - clip[:, :, :-1] if clip.shape[2] > 1 else clip
@@ -132,25 +239,40 @@ class BraVe(Method):
             raise UserError(f"method.broad_input must be rgb or frame_diff, got {h.broad_input!r}")
         if h.pred_num_layers < 1:
             raise UserError(f"method.pred_num_layers must be at least 1, got {h.pred_num_layers}")
-        def heads(in_dim: int) -> PairHeads:
-            return PairHeads(in_dim, h.proj_hidden_dim, h.proj_dim, h.pred_hidden_dim, h.pred_num_layers)
+        if h.random_conv_max_kernel < 1 or h.random_conv_max_kernel % 2 == 0:
+            raise UserError(f"method.random_conv_max_kernel must be odd and >= 1, got {h.random_conv_max_kernel}")
+        if not 0.0 < h.crop_min_scale <= 1.0 or not 0.0 <= h.blur_p <= 1.0:
+            raise UserError(f"method.crop_min_scale must be in (0, 1] and method.blur_p in [0, 1], got "
+                            f"{h.crop_min_scale} and {h.blur_p}")
 
         narrow_dim = self.backbone.num_features
         self.broad_backbones = nn.ModuleDict()
-        self.narrow_heads, self.broad_heads = nn.ModuleDict(), nn.ModuleDict()
         if h.broad_video:
             self.broad_backbones["video"] = create_backbone(self.broad_video_name, **self.backbone_kwargs)
         if h.broad_audio:
             self.broad_backbones["audio"] = create_backbone(h.audio_backbone)
             if getattr(self.broad_backbones["audio"], "modality", None) != "audio":
                 raise UserError(f"method.audio_backbone: {h.audio_backbone} is not an audio backbone")
-        for key, backbone in self.broad_backbones.items():
-            self.narrow_heads[key] = heads(narrow_dim)  # pairwise: the narrow side has one pair of heads per broad view
-            self.broad_heads[key] = heads(backbone.num_features)
+        if h.shared_heads:
+            dims = [narrow_dim, *(b.num_features for b in self.broad_backbones.values())]
+            self.heads = SharedHeads(dims, h.proj_hidden_dim, h.proj_dim, h.pred_hidden_dim, h.pred_num_layers)
+        else:  # pairwise: the narrow side has one pair of heads per broad view (BraVe code 1ae5f0a)
+            self.narrow_heads, self.broad_heads = nn.ModuleDict(), nn.ModuleDict()
+            for key, backbone in self.broad_backbones.items():
+                self.narrow_heads[key] = PairHeads(narrow_dim, h.proj_hidden_dim, h.proj_dim, h.pred_hidden_dim,
+                                                   h.pred_num_layers)
+                self.broad_heads[key] = PairHeads(backbone.num_features, h.proj_hidden_dim, h.proj_dim,
+                                                  h.pred_hidden_dim, h.pred_num_layers)
 
     @property
     def broad_video_name(self) -> str:
         return self.hparams.broad_backbone or self.cfg.backbone.name
+
+    def project(self, side: str, key: str, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(projection, prediction) of ``side`` ("narrow" / "broad") in the pair with broad view ``key``."""
+        if self.hparams.shared_heads:
+            return self.heads(features)
+        return (self.narrow_heads if side == "narrow" else self.broad_heads)[key](features)
 
     def views(self) -> ViewSpec:
         from ..transforms.audio import build_audio_transform
@@ -159,19 +281,22 @@ class BraVe(Method):
         d, h = self.cfg.data, self.hparams
         sampler = BraVeSampler(narrow_frames=d.num_frames, narrow_stride=d.frame_stride, broad_frames=h.broad_frames,
                                broad_stride=h.broad_stride, broad_video=h.broad_video, broad_audio=h.broad_audio)
+        crop = {"scale": (float(h.crop_min_scale), 1.0), "blur_p": float(h.blur_p)}
         transforms: dict[str, Any] = {
-            "narrow": build_video_transform("ssl", d.crop_size),
-            "broad": build_video_transform("ssl", h.broad_crop_size or d.crop_size),
+            "narrow": build_video_transform("ssl", d.crop_size, **crop),
+            "broad": build_video_transform("ssl", h.broad_crop_size or d.crop_size, **crop),
             "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels),
         }
-        return ViewSpec(sampler=BraVeViewSampler(sampler, h.audio_seconds), transforms=transforms,
-                        audio_rate=h.audio_rate if h.broad_audio else None)
+        return ViewSpec(sampler=BraVeViewSampler(sampler, h.audio_seconds, bool(h.narrow_at_broad_start)),
+                        transforms=transforms, audio_rate=h.audio_rate if h.broad_audio else None)
 
     def broad_inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """``{"video": (B, C, T_b, H, W), "audio": (B, 1, n_mels, frames)}`` for the enabled broad views."""
         out = {}
         if self.hparams.broad_video:
             clip = batch["video"][1]
+            if self.hparams.random_conv and self.training:
+                clip = random_convolution(clip, int(self.hparams.random_conv_max_kernel))
             out["video"] = frame_differences(clip) if self.hparams.broad_input == "frame_diff" else clip
         if self.hparams.broad_audio:
             out["audio"] = batch["audio"][0]
@@ -183,8 +308,8 @@ class BraVe(Method):
         logs: dict[str, torch.Tensor] = {}
         terms: list[torch.Tensor] = []
         for key, x in self.broad_inputs(batch).items():
-            narrow_proj, narrow_pred = self.narrow_heads[key](narrow)
-            broad_proj, broad_pred = self.broad_heads[key](self.broad_backbones[key](x))
+            narrow_proj, narrow_pred = self.project("narrow", key, narrow)
+            broad_proj, broad_pred = self.project("broad", key, self.broad_backbones[key](x))
             b_to_n = brave_loss(broad_pred, narrow_proj, sg)  # BraVe code: loss_b_to_n_k
             n_to_b = brave_loss(narrow_pred, broad_proj, sg)  # BraVe code: loss_n_to_b_k
             logs[f"loss_{key}"] = (b_to_n + n_to_b).detach() / 2
@@ -207,6 +332,6 @@ class BraVe(Method):
         ``(Nv, Na)`` (the cross-modal retrieval score)."""
         if "audio" not in self.broad_backbones:
             raise UserError("brave: audio-visual scores need an audio broad view (method.broad_audio=true)")
-        _, pred = self.narrow_heads["audio"](self.backbone(video))
-        proj, _ = self.broad_heads["audio"](self.broad_backbones["audio"](audio))
+        _, pred = self.project("narrow", "audio", self.backbone(video))
+        proj, _ = self.project("broad", "audio", self.broad_backbones["audio"](audio))
         return nn.functional.normalize(pred, dim=-1) @ nn.functional.normalize(proj, dim=-1).T
