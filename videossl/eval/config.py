@@ -106,7 +106,7 @@ class FinetuneConfig:
 
     epochs: int = 30
     batch_size: int = 16
-    optimizer: str = "sgd"  # "sgd" | "adamw"
+    optimizer: str = "sgd"  # "sgd" | "adamw" | "adam" (coupled L2, torch Adam: DPC / MemDPC's eval/test.py)
     lr: float = 0.05  # base lr for batch 256 (linear scaling rule, Goyal et al. 2017); our default
     weight_decay: float = 1e-4
     momentum: float = 0.9
@@ -119,6 +119,7 @@ class FinetuneConfig:
     lr_schedule: str = "cosine"
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
+    decay_bias_and_norm: bool = False  # True: weight decay on biases and norm layers too (DPC / MemDPC's Adam)
 
 
 @dataclass
@@ -164,9 +165,10 @@ def validate_eval_config(cfg: Any) -> Any:
         raise UserError(f"test.num_crops: must be 1 (center) or 3 (two sides + center), got {cfg.test.num_crops}")
     if float(cfg.knn.temperature) <= 0:
         raise UserError(f"knn.temperature: must be > 0, got {cfg.knn.temperature}")
-    for key, opt in (("linear.optimizer", cfg.linear.optimizer), ("finetune.optimizer", cfg.finetune.optimizer)):
-        if opt not in ("sgd", "adamw"):
-            raise UserError(f"{key}: '{opt}' is not one of sgd, adamw")
+    for key, opt, allowed in (("linear.optimizer", cfg.linear.optimizer, ("sgd", "adamw")),
+                              ("finetune.optimizer", cfg.finetune.optimizer, ("sgd", "adamw", "adam"))):
+        if opt not in allowed:
+            raise UserError(f"{key}: '{opt}' is not one of {', '.join(allowed)}")
     if cfg.finetune.lr_schedule not in ("cosine", "constant", "step"):
         raise UserError(f"finetune.lr_schedule: '{cfg.finetune.lr_schedule}' is not one of cosine, constant, step")
     if not 0.0 <= float(cfg.finetune.strength) <= 1.0:

@@ -80,13 +80,14 @@ def finetune_lr_factor(step: int, warmup_steps: int, total_steps: int, steps_per
 
 
 def build_optimizer(model: VideoClassifier, settings: Any, batch_size: int) -> torch.optim.Optimizer:
-    """SGD (momentum) or AdamW; lr scaled by ``batch_size / 256``; the backbone's lr times
+    """SGD (momentum), AdamW or Adam (coupled L2); lr scaled by ``batch_size / 256``; the backbone's lr times
     ``backbone_lr_scale``; no weight decay on biases and norm parameters (common practice since
-    Goyal et al. 2017)."""
+    Goyal et al. 2017) unless ``decay_bias_and_norm``."""
     lr = float(settings.lr) * batch_size / 256
+    decay_all = bool(getattr(settings, "decay_bias_and_norm", False))
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
-        groups.setdefault((name.startswith("backbone."), param.ndim <= 1), []).append(param)
+        groups.setdefault((name.startswith("backbone."), param.ndim <= 1 and not decay_all), []).append(param)
     param_groups = [
         {"params": params, "lr": lr * (float(settings.backbone_lr_scale) if is_backbone else 1.0),
          "weight_decay": 0.0 if no_decay else float(settings.weight_decay)}
@@ -94,6 +95,8 @@ def build_optimizer(model: VideoClassifier, settings: Any, batch_size: int) -> t
     ]
     if settings.optimizer == "sgd":
         return torch.optim.SGD(param_groups, lr=lr, momentum=float(settings.momentum))
+    if settings.optimizer == "adam":  # weight_decay x w joins the gradient before the moments (DPC's optim.Adam)
+        return torch.optim.Adam(param_groups, lr=lr)
     return torch.optim.AdamW(param_groups, lr=lr)
 
 

@@ -23,17 +23,20 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
 
 def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
                 cov_coeff: float = 1.0, gamma: float = 1.0) -> torch.Tensor:
-    """VICReg eq. 6: ``lambda s(Z, Z') + mu [v(Z) + v(Z')] + nu [c(Z) + c(Z')]`` (lambda = mu = 25, nu = 1).
+    """VICReg as the official code computes it: ``lambda s(Z, Z') + mu [v(Z) + v(Z')] / 2 + nu [c(Z) + c(Z')]``
+    (lambda = mu = 25, nu = 1).
 
-    z1, z2: ``(B, D)`` expander outputs of two views, gathered with gradients across processes as in the
-    official code (``FullGatherLayer``), so every term uses the global batch; the value is the same on
-    every process. ``s`` is the mean squared error over samples and dimensions (eq. 5 / N; the code's
-    ``F.mse_loss``).
+    The variance term is the MEAN of the two views' hinges, as facebookresearch/vicreg main_vicreg.py
+    (``std_loss = mean(relu(1 - std_x)) / 2 + mean(relu(1 - std_y)) / 2``, the code the paper's coefficients were
+    tuned with; lightly's ``VICRegLoss`` the same), not the sum that eq. 6 of the paper prints (which would weigh
+    it twice). z1, z2: ``(B, D)`` expander outputs of two views, gathered with gradients across processes as in
+    the official code (``FullGatherLayer``), so every term uses the global batch; the value is the same on every
+    process. ``s`` is the mean squared error over samples and dimensions (eq. 5 / N; the code's ``F.mse_loss``).
     """
     z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
     if z1.shape[0] < 2:
         raise ValueError(f"VICReg needs a global batch of at least 2 samples, got {z1.shape[0]}")
     invariance = F.mse_loss(z1, z2)
-    variance = variance_term(z1, gamma) + variance_term(z2, gamma)
+    variance = (variance_term(z1, gamma) + variance_term(z2, gamma)) / 2  # the official code's average
     covariance = covariance_term(z1) + covariance_term(z2)
     return sim_coeff * invariance + std_coeff * variance + cov_coeff * covariance

@@ -8,15 +8,14 @@ from typing import Any
 
 import torch
 
-from ..config import MethodConfig
 from ..heads import ProjectionHead
 from ..losses.barlow import barlow_twins_loss
 from .base import Method, StepInfo, concat_views
-from .views import rho_clip_views
+from .views import RhoViewsConfig, rho_augment, rho_clip_views
 
 
 @dataclass
-class BarlowTwinsConfig(MethodConfig):
+class BarlowTwinsConfig(RhoViewsConfig):
     name: str = "barlow_twins"
     num_clips: int = 2  # rho
     proj_hidden_dim: int = 1024  # Barlow Twins: 8192 (3 layers, BN + ReLU between)
@@ -33,7 +32,7 @@ class BarlowTwins(Method):
         self.projector = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim, num_layers=3)
 
     def views(self):
-        return rho_clip_views(self.cfg.data, self.hparams.num_clips)
+        return rho_clip_views(self.cfg.data, self.hparams.num_clips, augment=rho_augment(self.hparams))
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
         views = batch["video"]  # rho x (B, C, T, H, W)

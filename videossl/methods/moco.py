@@ -8,6 +8,13 @@ T=1 they are two crops of one frame: image MoCo.
 MoCo v2: momentum key encoder (m = 0.999), a queue of K keys as negatives, shuffled BN for the key encoder
 (the keys of the global batch are shuffled across processes, and optionally split into ``key_bn_splits``
 groups per process, MoCo's single-GPU "SplitBatchNorm", so a query and its key never share BN statistics).
+rho-MoCo as the study's code runs it (facebookresearch/SlowFast slowfast/models/contrastive.py with
+configs/contrastive_ssl/MoCo_SlowR50_8x8.yaml), each an option off by default: ``momentum_annealing``
+(MOMENTUM_ANNEALING: m = 1 - (1 - m_0) (cos(pi k / K) + 1) / 2 over the K training iterations),
+``proj_num_layers`` (NUM_MLP_LAYERS: 3, no BN), ``multi_view_queue`` (MOCO_MULTI_VIEW_QUEUE: the keys of all
+rho clips are enqueued, not only the first clip's) and ``sum_over_queries`` (SEQUENTIAL: every clip in turn is
+the query against the other rho - 1 clips' keys and the queue; each query's mean loss is backpropagated on its
+own, so the rho query losses add up: rho x the mean over ordered pairs that is the default).
 MoCo v3: no queue; in-batch negatives from the global batch; a predictor; symmetric loss; momentum cosine
 0.99 -> 1; for ViTs the patch projection can be frozen at its random init (MoCo v3 sec. 5).
 """
@@ -27,18 +34,22 @@ from ..heads import PredictionHead, ProjectionHead
 from ..losses.distributed import gather_no_grad, rank, world_size
 from ..losses.moco import moco_queue_loss, moco_v3_loss
 from .base import Method, StepInfo, concat_views
-from .views import rho_clip_views
+from .views import RhoViewsConfig, rho_augment, rho_clip_views
 
 
 @dataclass
-class MoCoV2Config(MethodConfig):
+class MoCoV2Config(RhoViewsConfig):
     name: str = "moco_v2"
-    num_clips: int = 2  # rho (Feichtenhofer et al. 2021: rho = 2..4)
-    proj_hidden_dim: int = 512  # MoCo v2: 2048-d hidden MLP for ResNet-50
+    num_clips: int = 2  # rho (SlowFast MoCo_SlowR50_8x8.yaml: TRAIN_CROP_NUM_TEMPORAL 4)
+    proj_hidden_dim: int = 512  # MoCo v2: 2048-d hidden MLP for ResNet-50 (SlowFast CONTRASTIVE.MLP_DIM 2048)
     proj_dim: int = 128  # MoCo: 128-d embeddings
-    queue_size: int = 4096  # MoCo: K = 65536 on ImageNet; Feichtenhofer et al. 2021: 65536 on K400
-    temperature: float = 0.2  # MoCo v2: t = 0.2
-    momentum: float = 0.999  # MoCo: m = 0.999, constant
+    proj_num_layers: int = 2  # MoCo v2: 2-layer MLP head; SlowFast MoCo_SlowR50_8x8.yaml NUM_MLP_LAYERS: 3
+    queue_size: int = 4096  # MoCo: K = 65536 on ImageNet; SlowFast CONTRASTIVE.QUEUE_LEN default 65536
+    temperature: float = 0.2  # MoCo v2: t = 0.2; SlowFast MoCo_SlowR50_8x8.yaml T: 0.1
+    momentum: float = 0.999  # MoCo: m = 0.999, constant; SlowFast MoCo_SlowR50_8x8.yaml MOMENTUM: 0.994
+    momentum_annealing: bool = False  # SlowFast MOMENTUM_ANNEALING: cosine from `momentum` to 1 over training
+    multi_view_queue: bool = False  # SlowFast MOCO_MULTI_VIEW_QUEUE: enqueue every clip's keys (else the first's)
+    sum_over_queries: bool = False  # SlowFast SEQUENTIAL: the rho query losses add up (loss x rho)
     shuffle_bn: bool = True  # MoCo sec. 3.3: shuffling BN
     key_bn_splits: int = 1  # key-encoder BN groups per process (MoCo's SplitBatchNorm emulation on one GPU)
 
@@ -49,15 +60,26 @@ class MoCoV2(Method):
     def __init__(self, cfg):
         super().__init__(cfg)
         h = self.hparams
-        # MoCo v2: 2-layer MLP head (no BN) on top of the pooled features.
-        self.projector = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim, batch_norm=False)
+        # MoCo v2: 2-layer MLP head (no BN) on top of the pooled features; rho-MoCo (SlowFast): 3 layers, no BN.
+        if h.proj_num_layers < 2:
+            raise ValueError(f"method.proj_num_layers must be >= 2, got {h.proj_num_layers}")
+        self.projector = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim,
+                                        num_layers=h.proj_num_layers, batch_norm=False)
         self.key_encoder = EMATeacher(nn.Sequential(self.backbone, self.projector))
         self.register_buffer("queue", F.normalize(torch.randn(h.queue_size, h.proj_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
-        self._pending_keys: torch.Tensor | None = None
+        self._pending_keys: list[torch.Tensor] | None = None
 
     def views(self):
-        return rho_clip_views(self.cfg.data, self.hparams.num_clips)
+        return rho_clip_views(self.cfg.data, self.hparams.num_clips, augment=rho_augment(self.hparams))
+
+    def key_momentum(self, step: StepInfo) -> float:
+        """The key encoder's momentum at ``step``: constant, or with ``momentum_annealing`` SlowFast's
+        ``momentum_anneal_cosine``, 1 - (1 - m_0) (cos(pi k / K) + 1) / 2 at iteration k of K."""
+        h = self.hparams
+        if not h.momentum_annealing:
+            return float(h.momentum)
+        return cosine_schedule(step.step, step.total_steps, float(h.momentum), 1.0)
 
     @torch.no_grad()
     def _keys(self, x: torch.Tensor, step: StepInfo) -> torch.Tensor:
@@ -84,16 +106,22 @@ class MoCoV2(Method):
         queries = self.projector(self.backbone(concat_views(views))).chunk(len(views))
         keys = [self._keys(v, step) for v in views]
         pairs = [(i, j) for i in range(len(views)) for j in range(len(views)) if i != j]
-        loss = sum(moco_queue_loss(queries[i], keys[j], self.queue, self.hparams.temperature)
-                   for i, j in pairs) / len(pairs)
-        self._pending_keys = F.normalize(keys[0], dim=1)  # enqueued after the optimizer step
+        h = self.hparams
+        loss = sum(moco_queue_loss(queries[i], keys[j], self.queue, h.temperature) for i, j in pairs) / len(pairs)
+        if h.sum_over_queries:  # SlowFast: sum over the rho queries of each query's mean over its rho - 1 keys
+            loss = loss * len(views)
+        # enqueued after the optimizer step, so every query of this step saw the same queue (as SlowFast, which
+        # enqueues after all rho sequential queries): every clip's keys with multi_view_queue, else the first's
+        enqueue = keys if h.multi_view_queue else keys[:1]
+        self._pending_keys = [F.normalize(k, dim=1) for k in enqueue]
         return {"loss": loss, "embedding": queries[0].detach()}
 
     @torch.no_grad()
     def on_after_optimizer_step(self, step: StepInfo) -> None:
-        self.key_encoder.update(nn.Sequential(self.backbone, self.projector), self.hparams.momentum)
+        self.key_encoder.update(nn.Sequential(self.backbone, self.projector), self.key_momentum(step))
         if self._pending_keys is not None:
-            self.enqueue(gather_no_grad(self._pending_keys))
+            # clip by clip, each the keys of the global batch (MoCo's concat_all_gather), in SlowFast's order
+            self.enqueue(torch.cat([gather_no_grad(k) for k in self._pending_keys]))
             self._pending_keys = None
 
     @torch.no_grad()

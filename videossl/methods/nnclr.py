@@ -13,16 +13,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import MethodConfig
 from ..heads import PredictionHead, ProjectionHead
 from ..losses.distributed import gather_no_grad
 from ..losses.nnclr import nnclr_loss
 from .base import Method, StepInfo, concat_views
-from .views import rho_clip_views
+from .views import RhoViewsConfig, rho_augment, rho_clip_views
 
 
 @dataclass
-class NNCLRConfig(MethodConfig):
+class NNCLRConfig(RhoViewsConfig):
     name: str = "nnclr"
     num_clips: int = 2  # rho
     proj_hidden_dim: int = 512  # NNCLR: 2048 (3 layers, BN)
@@ -47,7 +46,7 @@ class NNCLR(Method):
         self._pending: torch.Tensor | None = None
 
     def views(self):
-        return rho_clip_views(self.cfg.data, self.hparams.num_clips)
+        return rho_clip_views(self.cfg.data, self.hparams.num_clips, augment=rho_augment(self.hparams))
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
         views = batch["video"]  # rho x (B, C, T, H, W)

@@ -11,15 +11,14 @@ from typing import Any
 
 import torch
 
-from ..config import MethodConfig
 from ..heads import PredictionHead, ProjectionHead
 from ..losses.simsiam import simsiam_loss
 from .base import Method, StepInfo, concat_views
-from .views import rho_clip_views
+from .views import RhoViewsConfig, rho_augment, rho_clip_views
 
 
 @dataclass
-class SimSiamConfig(MethodConfig):
+class SimSiamConfig(RhoViewsConfig):
     name: str = "simsiam"
     num_clips: int = 2  # rho
     proj_hidden_dim: int = 512  # SimSiam: 2048
@@ -38,7 +37,7 @@ class SimSiam(Method):
         self.predictor = PredictionHead(h.proj_dim, h.pred_hidden_dim)
 
     def views(self):
-        return rho_clip_views(self.cfg.data, self.hparams.num_clips)
+        return rho_clip_views(self.cfg.data, self.hparams.num_clips, augment=rho_augment(self.hparams))
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
         views = batch["video"]  # rho x (B, C, T, H, W)

@@ -99,17 +99,27 @@ class RandomGrayscale(nn.Module):
 
 
 def colour_steps(strength: float = 0.5, jitter_p: float = 0.8, gray_p: float = 0.2,
-                 blur_p: float = 0.5, solarize_p: float = 0.0) -> list[Callable]:
+                 blur_p: float = 0.5, solarize_p: float = 0.0,
+                 jitter: Sequence[float] | None = None) -> list[Callable]:
     """Colour and blur augmentations on a float video in [0, 1].
 
     SimCLR (Chen et al. 2020): colour jitter with probability 0.8, brightness/contrast/saturation
-    ``0.8 * strength`` and hue ``0.2 * strength`` (strength 0.5 gives MoCo v2's / the video study's
-    (0.4, 0.4, 0.4, 0.1)); grayscale with p=0.2; Gaussian blur sigma in [0.1, 2.0] with p=0.5.
-    BYOL (Grill et al. 2020) makes the two views asymmetric: blur p=1.0/0.1, solarize p=0.0/0.2.
+    ``0.8 * strength`` and hue ``0.2 * strength`` (strength 0.5 gives MoCo v2's (0.4, 0.4, 0.4, 0.1));
+    grayscale with p=0.2; Gaussian blur sigma in [0.1, 2.0] with p=0.5. ``jitter`` = (brightness, contrast,
+    saturation, hue) sets the four strengths directly instead (the video study's SlowFast configs,
+    facebookresearch/SlowFast configs/contrastive_ssl/*.yaml SSL_COLOR_BRI_CON_SAT / SSL_COLOR_HUE:
+    (0.6, 0.6, 0.6, 0.15), i.e. strength 0.75). BYOL (Grill et al. 2020) makes the two views asymmetric:
+    blur p=1.0/0.1, solarize p=0.0/0.2.
     """
     s = strength
     steps: list[Callable] = []
-    if jitter_p > 0 and s > 0:
+    if jitter is not None:
+        if len(jitter) != 4:
+            raise ValueError(f"jitter must be (brightness, contrast, saturation, hue), got {list(jitter)}")
+        if jitter_p > 0 and any(float(j) > 0 for j in jitter):
+            b, c, sat, hue = (float(j) for j in jitter)
+            steps.append(v2.RandomApply([v2.ColorJitter(b, c, sat, hue)], p=jitter_p))
+    elif jitter_p > 0 and s > 0:
         steps.append(v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, min(0.2 * s, 0.5))], p=jitter_p))
     if gray_p > 0:
         steps.append(RandomGrayscale(p=gray_p))
@@ -124,12 +134,14 @@ def build_video_transform(kind: str = "ssl", crop_size: int = 224, scale: tuple[
                           strength: float = 0.5, mean: Sequence[float] = VIDEO_MEAN,
                           std: Sequence[float] = VIDEO_STD, jitter_p: float = 0.8, gray_p: float = 0.2,
                           blur_p: float = 0.5, solarize_p: float = 0.0, flip: bool = True,
-                          resize_size: int | None = None, normalize: bool = True) -> VideoTransform:
+                          resize_size: int | None = None, normalize: bool = True,
+                          jitter: Sequence[float] | None = None) -> VideoTransform:
     """The per-view transform for a ``ViewSpec``: uint8 ``(T, H, W, C)`` -> float ``(C, T, crop, crop)``.
 
     kind:
-      - ``"ssl"``: random resized crop (``scale``; 0.2-1.0 as in MoCo v2 / Feichtenhofer et al. 2021),
-        horizontal flip, then ``colour_steps`` (SimCLR/BYOL strengths, see there), normalisation.
+      - ``"ssl"``: random resized crop (``scale`` of the frame area, default MoCo v2's 0.2-1.0; the video study's
+        SlowFast configs use TRAIN_JITTER_SCALES_RELATIVE [0.2, 0.766]; aspect 3/4-4/3 as theirs), horizontal
+        flip, then ``colour_steps`` (``strength`` or explicit ``jitter``, see there), normalisation.
       - ``"finetune"``: random resized crop + flip + normalisation (no colour change).
       - ``"eval"``: resize the short side to ``resize_size`` (default ``crop_size``), centre crop, normalise.
       - ``"crop"``: random resized crop + flip to float in [0, 1] only; colour runs later on the GPU
@@ -139,7 +151,7 @@ def build_video_transform(kind: str = "ssl", crop_size: int = 224, scale: tuple[
     to_float = [v2.ToDtype(torch.float32, scale=True)]
     norm = [v2.Normalize(list(mean), list(std))] if normalize else []
     if kind == "ssl":
-        colour = colour_steps(strength, jitter_p, gray_p, blur_p, solarize_p)
+        colour = colour_steps(strength, jitter_p, gray_p, blur_p, solarize_p, jitter)
         return VideoTransform(crop + to_float + colour + norm)
     if kind == "finetune":
         return VideoTransform(crop + to_float + norm)
@@ -223,14 +235,15 @@ class BatchedVideoAugment(nn.Module):
 
     def __init__(self, crop_size: int | None = None, scale: tuple[float, float] = (0.2, 1.0), strength: float = 0.5,
                  jitter_p: float = 0.8, gray_p: float = 0.2, blur_p: float = 0.5, solarize_p: float = 0.0,
-                 flip: bool = True, mean: Sequence[float] = VIDEO_MEAN, std: Sequence[float] = VIDEO_STD):
+                 flip: bool = True, mean: Sequence[float] = VIDEO_MEAN, std: Sequence[float] = VIDEO_STD,
+                 jitter: Sequence[float] | None = None):
         super().__init__()
         steps: list[Callable] = []
         if crop_size is not None:
             steps.append(v2.RandomResizedCrop(crop_size, scale=scale, antialias=True))
             if flip:
                 steps.append(v2.RandomHorizontalFlip())
-        steps += colour_steps(strength, jitter_p, gray_p, blur_p, solarize_p)
+        steps += colour_steps(strength, jitter_p, gray_p, blur_p, solarize_p, jitter)
         self.per_sample = v2.Compose(steps or [v2.Identity()])
         self.normalize = v2.Normalize(list(mean), list(std))
 
