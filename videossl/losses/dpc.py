@@ -26,21 +26,25 @@ def dpc_scores(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return prediction.reshape(-1, d) @ target.reshape(-1, d).t()
 
 
-def dpc_loss(prediction: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def dpc_loss(prediction: torch.Tensor, target: torch.Tensor, temperature: float = 1.0,
+             gather: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """DPC's dense InfoNCE. ``prediction``, ``target``: ``(B, I, K, D)`` = (batch, future steps, positions, dim).
 
     DPC uses raw dot products (``temperature = 1``, no normalisation), and so does MemDPC's released code
     (``TengdaHan/MemDPC``, ``memdpc/model.py``); ``temperature`` is there for normalised variants. Returns
     ``(loss, top1)`` with ``top1`` the fraction of predictions whose best match is their positive (the paper's
-    training accuracy), detached. True features of other processes are gathered (with gradients).
+    training accuracy), detached. ``gather``: the true features of other processes are gathered (with gradients)
+    as extra negatives; ``False`` scores this process's batch alone, as the reference code does (each
+    ``nn.DataParallel`` replica computes its own score matrix).
     """
     if prediction.shape != target.shape or prediction.dim() != 4:
         raise ValueError(f"dpc_loss expects two (B, I, K, D) tensors of one shape, got {tuple(prediction.shape)} "
                          f"and {tuple(target.shape)}")
-    all_targets = gather_with_grad(target)  # (world * B, I, K, D)
+    all_targets = gather_with_grad(target) if gather else target  # (world * B, I, K, D) or (B, I, K, D)
     logits = dpc_scores(prediction, all_targets) / temperature  # (B*I*K, world*B*I*K)
     n = prediction.shape[0] * prediction.shape[1] * prediction.shape[2]
-    labels = torch.arange(n, device=prediction.device) + rank() * n  # positives sit in this rank's block
+    offset = rank() * n if gather else 0  # positives sit in this rank's block of the gathered targets
+    labels = torch.arange(n, device=prediction.device) + offset
     loss = F.cross_entropy(logits.float(), labels)
     top1 = (logits.argmax(dim=1) == labels).float().mean().detach()
     return loss, top1

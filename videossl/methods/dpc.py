@@ -9,15 +9,23 @@ context ``c``; a two-layer 1x1 conv network ``phi`` predicts the next block's ma
 is fed back through the ConvGRU to predict the step after (sequential prediction, DPC eq. 2-3). The loss is the
 dense InfoNCE of ``losses/dpc.py``: every predicted vector (batch, step, position) against every true one.
 
-Curriculum of prediction steps: the issue asks for DPC's curriculum. DPC grows the task from easy to hard; here
-the number of future blocks predicted and scored grows linearly from 1 to ``pred_steps`` over the first
-``curriculum_fraction`` of training (0 turns it off: always ``pred_steps``), with the context fixed at the first
-``num_blocks - pred_steps`` blocks. At ``data.num_frames=1`` every block is one frame and DPC predicts future
+Curriculum of prediction steps: the paper grows the task from easy to hard; here the number of future blocks
+predicted and scored grows linearly from 1 to ``pred_steps`` over the first ``curriculum_fraction`` of training
+(0 turns it off: always ``pred_steps``), with the context fixed at the first ``num_blocks - pred_steps`` blocks.
+DPC's released ``dpc/main.py`` trains with a fixed ``--pred_step 3`` and no schedule, so the real-data recipes use 0. At ``data.num_frames=1`` every block is one frame and DPC predicts future
 frames' feature maps: still a meaningful task, so the T=1 case needs no special path.
 
 Needs a convolutional backbone (``forward_tokens`` -> ``(B, D, t, h, w)``): ``r2d3d_18`` as in the paper,
 ``tiny_r3d`` for CPU runs. MemDPC's memory bank (Han et al., ECCV 2020) lives in ``memdpc.py``, which reuses
 ``predict_future`` / ``prediction_loss`` and overrides ``predict_block``.
+
+DPC's targets are the backbone maps before any ReLU: its 2D3D-ResNet drops the ReLU after the last residual block
+(``use_final_relu=False`` in TengdaHan/DPC ``backbone/resnet_2d3d.py``). ``r2d3d_*`` here keeps that ReLU, so the
+targets are >= 0; the ConvGRU input (ReLU'd maps) is the same either way.
+
+Fine-tuning: DPC and MemDPC fine-tune the backbone together with the ConvGRU on the aggregated context, so every
+checkpoint also writes ``encoder_dpc.pt``, a ``dpc_aggregate`` backbone holding this method's backbone and
+ConvGRU(s) (``extra_encoders``; ``recipes/eval/*_finetune_dpc*.yaml``, ``*_finetune_memdpc.yaml``).
 """
 from __future__ import annotations
 
@@ -27,6 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..backbones import Backbone
+from ..backbones.dpc_aggregate import ConvGRUCell, DPCAggregate
 from ..config import MethodConfig
 from ..data.sampling import ContiguousBlockSampler, ViewSpec
 from ..errors import UserError
@@ -40,29 +50,18 @@ class DPCConfig(MethodConfig):
     num_blocks: int = 8  # DPC: 8 blocks (5 context + 3 predicted)
     pred_steps: int = 3  # DPC: predict 3 future blocks
     gru_kernel: int = 1  # DPC's ConvGRU uses 1x1 convolutions
+    gru_dropout: float = 0.0  # DPC's code (backbone/convrnn.py): Dropout(0.1) on the hidden state after each step
+    init_gain: float = 0.0  # >0: orthogonal weights (this gain), zero biases for ConvGRU and phi; DPC's code: 1.0
     temperature: float = 1.0  # DPC (and MemDPC's released code): raw dot products
     normalize: bool = False  # True: L2-normalise predictions and targets (cosine scores / temperature)
+    # True: negatives from every process's batch (the global batch); False: this process's batch only, as DPC's
+    # and MemDPC's code, which score each nn.DataParallel replica's sub-batch on its own
+    gather_negatives: bool = True
     curriculum_fraction: float = 0.0  # 0: always pred_steps; else grow 1 -> pred_steps over this training fraction
     crop_scale_min: float = 0.3  # DPC: random crop + flip + colour jitter, same on all blocks
-    colour_strength: float = 0.5
-
-
-class ConvGRUCell(nn.Module):
-    """One convolutional GRU step (Ballas et al., ICLR 2016) on ``(B, D, h, w)`` maps, as in DPC."""
-
-    def __init__(self, in_dim: int, hidden_dim: int, kernel: int = 1):
-        super().__init__()
-        pad = kernel // 2
-        self.gates = nn.Conv2d(in_dim + hidden_dim, 2 * hidden_dim, kernel, padding=pad)  # reset, update
-        self.candidate = nn.Conv2d(in_dim + hidden_dim, hidden_dim, kernel, padding=pad)
-        self.hidden_dim = hidden_dim
-
-    def forward(self, x: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
-        if hidden is None:
-            hidden = x.new_zeros(x.shape[0], self.hidden_dim, *x.shape[2:])
-        reset, update = torch.sigmoid(self.gates(torch.cat([x, hidden], dim=1))).chunk(2, dim=1)
-        candidate = torch.tanh(self.candidate(torch.cat([x, reset * hidden], dim=1)))
-        return (1 - update) * hidden + update * candidate
+    colour_strength: float = 0.5  # colour jitter (0.8 s, 0.8 s, 0.8 s, 0.2 s), see transforms.video.colour_steps
+    jitter_p: float = 0.8  # probability of the colour jitter (DPC's code: 1.0)
+    gray_p: float = 0.2  # probability of grayscale (DPC's code: 0.5, MemDPC's: 0.25, drawn per frame there)
 
 
 class DPC(Method):
@@ -76,8 +75,10 @@ class DPC(Method):
         if h.temperature <= 0:
             raise UserError(f"method.temperature must be > 0, got {h.temperature}")
         d = self.backbone.num_features
-        self.aggregate = ConvGRUCell(d, d, h.gru_kernel)
+        self.aggregate = ConvGRUCell(d, d, h.gru_kernel, h.gru_dropout)
+        self.aggregate_backward: nn.Module | None = None  # MemDPC's backward ConvGRU
         self.predict = nn.Sequential(nn.Conv2d(d, d, 1), nn.ReLU(inplace=True), nn.Conv2d(d, d, 1))  # DPC's phi
+        self.init_heads()
 
     def views(self) -> ViewSpec:
         from ..transforms.video import build_video_transform
@@ -86,7 +87,8 @@ class DPC(Method):
         # One view holding all blocks, so one random crop / jitter covers every block (DPC: same crop on the
         # whole sequence; its colour jitter is per frame, consistent here).
         transform = build_video_transform("ssl", d.crop_size, scale=(h.crop_scale_min, 1.0),
-                                          strength=h.colour_strength, blur_p=0.0)
+                                          strength=h.colour_strength, jitter_p=h.jitter_p, gray_p=h.gray_p,
+                                          blur_p=0.0)
         sampler = ContiguousBlockSampler(h.num_blocks, d.num_frames, d.frame_stride)
         return ViewSpec(sampler=sampler, transforms={"blocks": transform})
 
@@ -135,7 +137,7 @@ class DPC(Method):
         return torch.stack(predictions, dim=1), context
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
-        maps = self.block_features(batch["video"][0])  # (B, N, D, h, w), before ReLU as DPC's targets
+        maps = self.block_features(batch["video"][0])  # (B, N, D, h, w): the targets, not ReLU'd again
         steps = self.active_steps(step)
         loss, top1, context = self.prediction_loss(maps, steps)
         return {"loss": loss, "top1": top1, "pred_steps": torch.tensor(float(steps)),
@@ -155,5 +157,34 @@ class DPC(Method):
         if h.normalize:
             prediction = nn.functional.normalize(prediction, dim=-1)
             target = nn.functional.normalize(target, dim=-1)
-        loss, top1 = dpc_loss(prediction, target, h.temperature)
+        loss, top1 = dpc_loss(prediction, target, h.temperature, gather=h.gather_negatives)
         return loss, top1, context
+
+    def init_heads(self) -> None:
+        """``init_gain > 0``: orthogonal weights and zero biases for the ConvGRU(s) and ``phi`` (DPC's code: gain
+        1, MemDPC's: 0.1, ``_initialize_weights``); the backbone keeps its own initialisation."""
+        if self.hparams.init_gain > 0:
+            for module in (self.aggregate, self.aggregate_backward, self.predict):
+                if module is not None:
+                    orthogonal_init(module, self.hparams.init_gain)
+
+    def extra_encoders(self) -> dict[str, tuple[Backbone, str, dict[str, Any]]]:
+        """``encoder_dpc.pt``: the backbone + ConvGRU(s) as one ``dpc_aggregate`` backbone, the network DPC and
+        MemDPC fine-tune (``backbones/dpc_aggregate.py``). It holds this method's own modules (no copy)."""
+        h = self.hparams
+        name, backbone_kwargs = self.encoder_spec()
+        kwargs = {"backbone": name, "backbone_kwargs": backbone_kwargs, "num_blocks": int(h.num_blocks),
+                  "block_frames": int(self.cfg.data.num_frames), "gru_kernel": int(h.gru_kernel),
+                  "gru_dropout": float(h.gru_dropout), "bidirectional": self.aggregate_backward is not None}
+        composite = DPCAggregate(**kwargs, encoder=self.backbone, aggregate=self.aggregate,
+                                 aggregate_backward=self.aggregate_backward)
+        return {"dpc": (composite, "dpc_aggregate", kwargs)}
+
+
+def orthogonal_init(module: nn.Module, gain: float) -> None:
+    """Orthogonal weights (``gain``) and zero biases for every parameter of ``module`` (DPC / MemDPC's code)."""
+    for name, param in module.named_parameters():
+        if name.endswith("bias"):
+            nn.init.zeros_(param)
+        elif param.dim() >= 2:
+            nn.init.orthogonal_(param, gain)

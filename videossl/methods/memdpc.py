@@ -79,11 +79,8 @@ class MemDPC(DPC):
             # phi's last layer addresses the memory: D -> K logits per position (MemDPC's network_pred)
             self.predict[-1] = nn.Conv2d(d, h.memory_slots, 1)
             self.memory = MemoryBank(h.memory_slots, d)
-        self.aggregate_backward = ConvGRUCell(d, d, h.gru_kernel) if h.bidirectional else None
-        if h.init_gain > 0:
-            for module in (self.aggregate, self.aggregate_backward, self.predict):
-                if module is not None:
-                    orthogonal_init(module, h.init_gain)
+        self.aggregate_backward = ConvGRUCell(d, d, h.gru_kernel, h.gru_dropout) if h.bidirectional else None
+        self.init_heads()  # orthogonal (init_gain) ConvGRUs and phi, the memory-addressing layer included
 
     def predict_block(self, hidden: torch.Tensor) -> torch.Tensor:
         """ConvGRU state ``(B, D, h, w)`` -> the memory read ``(B, D, h, w)`` addressed by ``phi(hidden)``."""
@@ -105,11 +102,3 @@ class MemDPC(DPC):
         out["loss"] = loss
         return out
 
-
-def orthogonal_init(module: nn.Module, gain: float) -> None:
-    """Orthogonal weights (``gain``) and zero biases for every parameter of ``module`` (MemDPC's code)."""
-    for name, param in module.named_parameters():
-        if name.endswith("bias"):
-            nn.init.zeros_(param)
-        elif param.dim() >= 2:
-            nn.init.orthogonal_(param, gain)
