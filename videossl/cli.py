@@ -26,6 +26,7 @@ GROUPS: dict[str, dict[str, tuple[str, str, int]]] = {
         "av-retrieval": ("videossl.eval.av_commands", "audio-visual retrieval of a run (clip->audio, audio->clip)", 8),
         "av-sync": ("videossl.eval.av_commands", "does an AVC model prefer synchronised over shifted audio?", 8),
         "av-localise": ("videossl.eval.av_commands", "AVE-Net sound-source localisation maps as PNG overlays", 8),
+        "avc": ("videossl.eval.avc", "held-out audio-visual correspondence accuracy (L3's metric) with its SE", 19),
     },
     "data": {
         "make-synthetic": ("videossl.data.commands", "write the procedural synthetic video+audio dataset", 3),

@@ -100,7 +100,7 @@ def test_training_step_and_pair_scores(cls, name, hard):
     out["loss"].backward()
     for tower in (method.backbone, method.audio_backbone):  # both towers learn
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tower.parameters())
-    assert set(method.extra_encoders()) == {"audio"}
+    assert set(method.extra_encoders()) == ({"audio"} if name == "avid" else {"audio", "avc_head"})  # heads: eval avc
     method.eval()
     scores = method.pair_scores(torch.randn(3, 3, 4, 32, 32), torch.randn(5, 1, 64, 101))
     assert scores.shape == (3, 5) and torch.isfinite(scores).all()

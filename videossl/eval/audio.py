@@ -13,13 +13,12 @@ linear layer.
 
 Datasets (``data.format``): ``audio`` / ``folder`` / ``csv`` / ``librispeech`` (``read_dataset``; folder-like
 formats use ``<root>/train`` and ``<root>/test`` when they exist), ``esc50`` (``meta/esc50.csv`` + ``audio/``,
-fold ``data.test_fold`` is the test set: ESC-50's 5-fold protocol), ``synthetic`` (the audio tracks of the
+fold ``data.test_fold`` is the test set: ESC-50's 5-fold protocol; reader in ``videossl.data.av_datasets``), ``synthetic`` (the audio tracks of the
 synthetic videos). A dataset with a single split (e.g. the espeak-ng speaker set) is split per class with
 ``data.test_fraction``.
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from dataclasses import dataclass, field
@@ -30,8 +29,10 @@ import numpy as np
 import torch
 
 from videossl.config import SyntheticConfig, load_config
+from videossl.data.av_datasets import read_esc50_folds as read_esc50  # ESC-50's folds live in the data layer
 from videossl.data.sampling import ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view
 from videossl.errors import UserError
+from videossl.reference import ReferenceConfig
 
 from .config import LinearConfig
 
@@ -59,6 +60,7 @@ class AudioEvalDataConfig:
 @dataclass
 class AudioEvalConfig:
     encoder: str = ""  # encoder_audio.pt / encoder.pt (CPC) / random:<audio backbone>
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)  # the protocol's paper and code (eval recipes)
     seed: int = 0
     device: str = "auto"
     out_dir: str = ""  # results.json goes here when set
@@ -67,7 +69,12 @@ class AudioEvalConfig:
 
 
 def load_audio_eval_config(encoder: str, recipe: str | None = None, overrides: list[str] | None = None) -> Any:
-    cfg = load_config(AudioEvalConfig, recipe, list(overrides or []) + [f"encoder={encoder}"])
+    """``AudioEvalConfig`` from an optional recipe (a YAML path or a name under ``recipes/eval/``, e.g.
+    ``eval/esc50_linear``), ``a.b=value`` overrides, then ``encoder``."""
+    from .config import resolve_eval_recipe
+
+    path = resolve_eval_recipe(recipe) if recipe else None
+    cfg = load_config(AudioEvalConfig, path, list(overrides or []) + [f"encoder={encoder}"])
     if cfg.data.seconds <= 0 or cfg.data.num_windows < 1:
         raise UserError(f"data.seconds must be > 0 and data.num_windows >= 1, got {cfg.data.seconds}, {cfg.data.num_windows}")
     return cfg
@@ -122,29 +129,6 @@ def audio_input_kind(backbone: torch.nn.Module) -> str:
 # ----------------------------------------------------------------------------------------------------
 # Datasets
 # ----------------------------------------------------------------------------------------------------
-
-
-def read_esc50(root: Path, test_fold: int) -> tuple[Any, Any]:
-    """ESC-50 (Piczak 2015): ``meta/esc50.csv`` (filename, fold, target, category, ...) and ``audio/<filename>``.
-    Returns (train index, test index): fold ``test_fold`` is the test set, the other four the training set."""
-    from videossl.data.datasets import DatasetError, DatasetIndex, VideoEntry
-
-    meta = root / "meta" / "esc50.csv"
-    if not meta.is_file():
-        raise DatasetError(f"esc50: {meta} not found (expected the ESC-50 layout: meta/esc50.csv and audio/)")
-    with open(meta, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or not {"filename", "fold", "target", "category"} <= set(rows[0]):
-        raise DatasetError(f"{meta}: expected columns filename,fold,target,category")
-    names = {int(r["target"]): r["category"] for r in rows}
-    classes = [names[i] for i in sorted(names)]
-    if not 1 <= test_fold <= max(int(r["fold"]) for r in rows):
-        raise DatasetError(f"esc50: data.test_fold={test_fold} is not one of the folds in {meta}")
-    train, test = [], []
-    for r in rows:
-        entry = VideoEntry(str(root / "audio" / r["filename"]), int(r["target"]))
-        (test if int(r["fold"]) == test_fold else train).append(entry)
-    return DatasetIndex(train, classes), DatasetIndex(test, classes)
 
 
 def split_by_class(index: Any, test_fraction: float, seed: int) -> tuple[Any, Any]:

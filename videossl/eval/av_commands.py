@@ -1,6 +1,7 @@
 """``videossl eval audio-linear | av-retrieval | av-sync | av-localise`` subcommands (audio and audio-visual).
 
     videossl eval audio-linear runs/avid-x/encoder_audio.pt data.format=esc50 data.root=/data/ESC-50 data.seconds=5
+    videossl eval audio-linear eval/esc50_linear runs/l3-x/encoder_audio.pt data.root=/data/ESC-50 data.test_fold=2
     videossl eval audio-linear runs/cpc-x/encoder.pt data.format=audio data.root=/data/speech data.test_fraction=0.3
     videossl eval av-retrieval runs/avid-x                 # test videos: clip <-> audio R@1/5/10
     videossl eval av-sync runs/l3-x --offset 1.0           # synchronised vs shifted audio (chance 50%)
@@ -14,8 +15,9 @@ import argparse
 
 
 def _audio_linear_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("encoder", metavar="ENCODER",
-                        help="encoder_audio.pt (audio-visual run), encoder.pt (CPC) or random:<audio backbone>")
+    parser.add_argument("encoder", metavar="[EVAL_RECIPE] ENCODER",
+                        help="optional eval recipe (e.g. eval/esc50_linear), then encoder_audio.pt (audio-visual run), "
+                             "encoder.pt (CPC) or random:<audio backbone>")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="AudioEvalConfig overrides, e.g. data.format=esc50 data.root=/data/ESC-50 data.test_fold=1")
     parser.add_argument("--recipe", default=None, help="YAML with AudioEvalConfig settings (overrides win)")
@@ -23,8 +25,10 @@ def _audio_linear_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _audio_linear(args: argparse.Namespace) -> int:
     from .audio import load_audio_eval_config, run_audio_linear
+    from .commands import split_recipe_and_encoder
 
-    run_audio_linear(load_audio_eval_config(args.encoder, args.recipe, list(args.overrides)))
+    recipe, encoder, overrides = split_recipe_and_encoder(args)
+    run_audio_linear(load_audio_eval_config(encoder, recipe, overrides))
     return 0
 
 

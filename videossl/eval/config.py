@@ -119,6 +119,14 @@ class FinetuneConfig:
     lr_schedule: str = "cosine"
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
+    # ViT fine-tuning regularisers of BEiT / VideoMAE (MCG-NJU/VideoMAE run_class_finetuning.py), all off by default;
+    # see videossl/eval/vit_finetune.py
+    layer_decay: float = 1.0  # < 1: block i of L trains at lr x layer_decay ** (L - i), embeddings ** (L + 1); 1: off
+    drop_path: float = 0.0  # stochastic depth, linear 0 -> drop_path over the blocks (backbones with drop_path modules)
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0  # Beta(a, a) mixup of each clip with the batch reversed; 0: off
+    cutmix_alpha: float = 0.0  # CutMix box, the same pixels on every frame; 0: off
+    mixup_switch_prob: float = 0.5  # both on: CutMix instead of mixup with this probability per batch (timm)
     decay_bias_and_norm: bool = False  # True: weight decay on biases and norm layers too (DPC / MemDPC's Adam)
 
 
@@ -173,6 +181,14 @@ def validate_eval_config(cfg: Any) -> Any:
         raise UserError(f"finetune.lr_schedule: '{cfg.finetune.lr_schedule}' is not one of cosine, constant, step")
     if not 0.0 <= float(cfg.finetune.strength) <= 1.0:
         raise UserError(f"finetune.strength: must be in [0, 1], got {cfg.finetune.strength}")
+    ft = cfg.finetune
+    for key, value, low, high in (("layer_decay", ft.layer_decay, 0.0, 1.0), ("drop_path", ft.drop_path, 0.0, 0.99),
+                                  ("label_smoothing", ft.label_smoothing, 0.0, 0.99),
+                                  ("mixup_switch_prob", ft.mixup_switch_prob, 0.0, 1.0)):
+        if not low <= float(value) <= high or (key == "layer_decay" and float(value) == 0.0):
+            raise UserError(f"finetune.{key}: must be in {'(' if key == 'layer_decay' else '['}{low}, {high}], got {value}")
+    if float(ft.mixup_alpha) < 0 or float(ft.cutmix_alpha) < 0:
+        raise UserError(f"finetune.mixup_alpha / cutmix_alpha: must be >= 0, got {ft.mixup_alpha} / {ft.cutmix_alpha}")
     from .multi_view import validate_multi_view
 
     validate_multi_view(cfg.test)

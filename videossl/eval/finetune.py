@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .frozen import finish_result, split_ids
+from .vit_finetune import finetune_batch, set_drop_path, with_layer_decay
 
 
 class VideoClassifier(nn.Module):
@@ -120,8 +121,10 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     train_index, test_index = read_split(data, "train", split_id), read_split(data, "test", split_id)
     backbone, _ = load_eval_encoder(str(cfg.encoder), seed=int(cfg.seed))
     model = VideoClassifier(backbone, len(train_index.class_names), dropout=float(settings.dropout))
+    set_drop_path(backbone, float(getattr(settings, "drop_path", 0.0)))  # stochastic depth (blocks with drop_path)
     batch_size = min(int(settings.batch_size), len(train_index.entries))
     optimizer = build_optimizer(model, settings, batch_size)
+    optimizer = with_layer_decay(optimizer, model, float(getattr(settings, "layer_decay", 1.0)))
     model, optimizer = fabric.setup(model, optimizer)
 
     norm = {"mean": data.get("mean"), "std": data.get("std")}
@@ -146,7 +149,9 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
         total, count = 0.0, 0
         for batch in loader:
             clips, labels = batch["video"][0], batch["label"]  # (B, C, T, H, W), (B,)
-            loss = nn.functional.cross_entropy(model(clips), labels)
+            # mixup / CutMix: mixed clips and soft targets; else the labels, with finetune.label_smoothing
+            clips, targets, smoothing = finetune_batch(clips, labels, len(train_index.class_names), settings)
+            loss = nn.functional.cross_entropy(model(clips), targets, label_smoothing=smoothing)
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             optimizer.step()

@@ -40,6 +40,28 @@ def embedding_head(in_dim: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
 
 
+class AVENetHead(nn.Module):
+    """AVE-Net's correspondence head on backbone features: both embedding heads, L2 normalisation, the Euclidean
+    distance and its 1 -> 2 calibration. Saved by a run as ``encoder_avc_head.pt`` (``AVC_HEADS`` entry
+    ``avenet_distance``, sharing the method's modules) so ``videossl eval avc`` scores pairs without the method
+    class; ``audio`` records the audio geometry (rate, seconds, n_mels) the towers were trained with."""
+
+    num_features = 2  # what save_encoder records: the head's output size
+
+    def __init__(self, video_dim: int, audio_dim: int, embed_dim: int = 128, audio: dict[str, Any] | None = None):
+        super().__init__()
+        self.video_head = embedding_head(video_dim, embed_dim)
+        self.audio_head = embedding_head(audio_dim, embed_dim)
+        self.calibrate = nn.Linear(1, 2)
+        self.audio = dict(audio or {})
+
+    def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits from the embeddings' distance."""
+        v = F.normalize(self.video_head(video_features), dim=-1)
+        a = F.normalize(self.audio_head(audio_features), dim=-1)
+        return self.calibrate((v - a).norm(dim=-1, keepdim=True))
+
+
 class AVENet(AudioVisualMethod):
     Config = AVENetConfig
 
@@ -54,6 +76,16 @@ class AVENet(AudioVisualMethod):
         with torch.no_grad():  # start with "small distance = corresponds" (distances of unit vectors are in [0, 2])
             self.calibrate.weight.copy_(torch.tensor([[1.0], [-1.0]]))
             self.calibrate.bias.copy_(torch.tensor([-1.0, 1.0]))
+
+    def extra_encoders(self) -> dict[str, tuple[Any, str, dict[str, Any]]]:
+        """The audio tower and the correspondence head (``encoder_avc_head.pt``, read by ``videossl eval avc``)."""
+        h = self.hparams
+        kwargs = {"video_dim": self.backbone.num_features, "audio_dim": self.audio_backbone.num_features,
+                  "embed_dim": int(h.embed_dim),
+                  "audio": {"audio_rate": int(h.audio_rate), "audio_seconds": float(h.audio_seconds), "n_mels": int(h.n_mels)}}
+        head = AVENetHead(**kwargs)
+        head.video_head, head.audio_head, head.calibrate = self.video_head, self.audio_head, self.calibrate  # shared
+        return {**super().extra_encoders(), "avc_head": (head, "avenet_distance", kwargs)}
 
     def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` -> unit ``(B, embed_dim)``."""

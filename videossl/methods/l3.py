@@ -29,6 +29,29 @@ class L3Config(AudioVisualConfig):
     hard_fraction: float = 0.5  # with hard_negative: share of negatives taken from the same video
 
 
+class L3FusionHead(nn.Sequential):
+    """L3's fusion network (fig. 2): concatenated ``(B, Dv)`` + ``(B, Da)`` features -> fc -> ReLU -> fc ->
+    ``(B, 2)`` logits (class 1 = they correspond). Saved by a run as ``encoder_avc_head.pt`` (``AVC_HEADS`` entry
+    ``l3_fusion``) so ``videossl eval avc`` scores pairs without the method class; ``audio`` records the audio
+    geometry the towers were trained with (rate, seconds, n_mels), which evaluation reuses."""
+
+    num_features = 2  # what save_encoder records: the head's output size
+
+    def __init__(self, video_dim: int, audio_dim: int, hidden_dim: int = 128, audio: dict[str, Any] | None = None):
+        super().__init__(nn.Linear(video_dim + audio_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, 2))
+        self.audio = dict(audio or {})
+
+    def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits."""
+        return self(torch.cat([video_features, audio_features], dim=1))
+
+
+def audio_geometry(hparams: Any) -> dict[str, Any]:
+    """The audio settings an AVC head was trained with, recorded in ``encoder_avc_head.pt``."""
+    return {"audio_rate": int(hparams.audio_rate), "audio_seconds": float(hparams.audio_seconds),
+            "n_mels": int(hparams.n_mels)}
+
+
 class L3(AudioVisualMethod):
     Config = L3Config
 
@@ -37,13 +60,20 @@ class L3(AudioVisualMethod):
         h = self.hparams
         if not 0.0 < h.negative_fraction < 1.0:
             raise UserError(f"method.negative_fraction must be in (0, 1), got {h.negative_fraction}")
-        d = self.backbone.num_features + self.audio_backbone.num_features
-        self.fusion = nn.Sequential(nn.Linear(d, h.fusion_hidden_dim), nn.ReLU(inplace=True),
-                                    nn.Linear(h.fusion_hidden_dim, 2))
+        # same parameter names as the former nn.Sequential (fusion.0 / fusion.2), so older checkpoints load
+        self.fusion = L3FusionHead(self.backbone.num_features, self.audio_backbone.num_features, h.fusion_hidden_dim,
+                                   audio=audio_geometry(h))
 
     def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
         """``(B, Dv)`` and ``(B, Da)`` features -> ``(B, 2)`` logits (class 1 = they correspond)."""
-        return self.fusion(torch.cat([video_features, audio_features], dim=1))
+        return self.fusion.correspondence_logits(video_features, audio_features)
+
+    def extra_encoders(self) -> dict[str, tuple[Any, str, dict[str, Any]]]:
+        """The audio tower and the fusion head (``encoder_avc_head.pt``, read by ``videossl eval avc``)."""
+        f = self.fusion
+        kwargs = {"video_dim": f[0].in_features - self.audio_backbone.num_features,
+                  "audio_dim": self.audio_backbone.num_features, "hidden_dim": f[0].out_features, "audio": dict(f.audio)}
+        return {**super().extra_encoders(), "avc_head": (f, "l3_fusion", kwargs)}
 
     def training_step(self, batch: dict[str, Any], step: StepInfo) -> dict[str, torch.Tensor]:
         h = self.hparams
