@@ -80,6 +80,11 @@ class LinearConfig:
     lr: float = 0.1  # base lr for batch 256 (linear scaling rule, Goyal et al. 2017)
     weight_decay: float = 0.0
     train_clips: int = 3  # clips per training video, uniformly spaced, center crop, no augmentation
+    # "logistic": the SGD / AdamW probe above. "svm": sklearn LinearSVC (squared hinge, one-vs-rest, C = svm_c) on
+    # the same standardised features, test decision values averaged over views (BraVe's protocol:
+    # google-deepmind/brave brave/evaluate/evaluate.py linear_svm_classifier); epochs / lr / optimizer unused
+    classifier: str = "logistic"
+    svm_c: float = 1.0  # sklearn's default C; BraVe's README evaluates with 0.0001
     tsne: bool = True
     tsne_max_points: int = 2000
 
@@ -177,6 +182,8 @@ def validate_eval_config(cfg: Any) -> Any:
                               ("finetune.optimizer", cfg.finetune.optimizer, ("sgd", "adamw", "adam"))):
         if opt not in allowed:
             raise UserError(f"{key}: '{opt}' is not one of {', '.join(allowed)}")
+    if cfg.linear.classifier not in ("logistic", "svm") or float(cfg.linear.svm_c) <= 0:
+        raise UserError(f"linear.classifier: one of logistic, svm (got '{cfg.linear.classifier}'); linear.svm_c > 0")
     if cfg.finetune.lr_schedule not in ("cosine", "constant", "step"):
         raise UserError(f"finetune.lr_schedule: '{cfg.finetune.lr_schedule}' is not one of cosine, constant, step")
     if not 0.0 <= float(cfg.finetune.strength) <= 1.0:

@@ -20,6 +20,8 @@ from torch import nn
 class StandardisedLinear(nn.Module):
     """``(..., D)`` features -> ``(..., C)`` logits: ``W ((x - mean) / std) + b``."""
 
+    view_average = "softmax"  # how test views combine: "softmax" probabilities, or "decision" values (linear SVM)
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, num_classes: int):
         super().__init__()
         self.register_buffer("mean", mean.clone())
@@ -78,11 +80,42 @@ def train_linear_classifier(features: torch.Tensor, labels: torch.Tensor, num_cl
     return probe.eval().cpu()
 
 
+def train_linear_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *, c: float = 1.0,
+                     seed: int = 0) -> StandardisedLinear:
+    """A one-vs-rest linear SVM (sklearn ``LinearSVC``, squared hinge, ``C = c``) on standardised features, as a
+    ``StandardisedLinear`` whose outputs are the SVM's decision values (``view_average = "decision"``).
+
+    BraVe (google-deepmind/brave ``brave/evaluate/evaluate.py`` ``linear_svm_classifier``): ``StandardScaler``
+    then ``LinearSVC(C=svm_regularization)``, test decision values averaged over each video's crops.
+    features: ``(N, D)``; labels: ``(N,)``. Classes absent from training are never predicted.
+    """
+    from sklearn.svm import LinearSVC
+
+    features = features.float()
+    mean = features.mean(dim=0)
+    std = features.std(dim=0, unbiased=False).clamp_min(1e-6)
+    svm = LinearSVC(C=c, random_state=seed).fit(((features - mean) / std).numpy(), labels.long().numpy())
+    coef, bias, classes = torch.from_numpy(svm.coef_).float(), torch.from_numpy(svm.intercept_).float(), svm.classes_
+    if len(classes) == 2:  # binary: one hyperplane, positive side = classes[1]
+        coef, bias = torch.cat([-coef, coef]), torch.cat([-bias, bias])
+    probe = StandardisedLinear(mean, std, num_classes)
+    with torch.no_grad():
+        probe.fc.weight.zero_()
+        probe.fc.bias.fill_(-1e4)
+        probe.fc.weight[torch.as_tensor(classes)] = coef
+        probe.fc.bias[torch.as_tensor(classes)] = bias
+    probe.view_average = "decision"
+    return probe.eval()
+
+
 @torch.no_grad()
 def linear_probe_scores(probe: nn.Module, test_features: torch.Tensor) -> torch.Tensor:
-    """Multi-view test scores. test_features: ``(M, V, D)`` -> ``(M, C)`` softmax averaged over views."""
+    """Multi-view test scores. test_features: ``(M, V, D)`` -> ``(M, C)`` softmax averaged over views (an SVM
+    probe: its decision values averaged over views)."""
     from .metrics import average_view_scores
 
+    if getattr(probe, "view_average", "softmax") == "decision":
+        return probe(test_features.float()).float().mean(dim=1)
     return average_view_scores(probe(test_features.float()))
 
 
@@ -96,10 +129,14 @@ def evaluate_linear_probe(train: Any, test: Any, settings: Any, seed: int = 0,
     from .metrics import topk_accuracy
 
     num_views = train.features.shape[1]
-    probe = train_linear_classifier(
-        train.features.flatten(0, 1), train.labels.repeat_interleave(num_views), len(train.class_names),
-        epochs=int(settings.epochs), batch_size=int(settings.batch_size), optimizer=str(settings.optimizer),
-        lr=float(settings.lr), weight_decay=float(settings.weight_decay), seed=seed, device=device,
-    )
+    if str(getattr(settings, "classifier", "logistic")) == "svm":
+        probe = train_linear_svm(train.features.flatten(0, 1), train.labels.repeat_interleave(num_views),
+                                 len(train.class_names), c=float(settings.svm_c), seed=seed)
+    else:
+        probe = train_linear_classifier(
+            train.features.flatten(0, 1), train.labels.repeat_interleave(num_views), len(train.class_names),
+            epochs=int(settings.epochs), batch_size=int(settings.batch_size), optimizer=str(settings.optimizer),
+            lr=float(settings.lr), weight_decay=float(settings.weight_decay), seed=seed, device=device,
+        )
     scores = linear_probe_scores(probe, test.features)
     return topk_accuracy(scores, test.labels, ks=(1, 5)), probe
