@@ -133,6 +133,17 @@ class FinetuneConfig:
     cutmix_alpha: float = 0.0  # CutMix box, the same pixels on every frame; 0: off
     mixup_switch_prob: float = 0.5  # both on: CutMix instead of mixup with this probability per batch (timm)
     decay_bias_and_norm: bool = False  # True: weight decay on biases and norm layers too (DPC / MemDPC's Adam)
+    # SlowFast's fine-tuning (facebookresearch/SlowFast configs/contrastive_ssl/finetune_ucf_Slow_R50_syn*.yaml), off
+    # by default: Nesterov SGD (SOLVER.NESTEROV, true by default there); short side uniform in jitter_scales then a
+    # random crop_size square (TRAIN_JITTER_SCALES [256, 320]) instead of the random resized crop of `strength`;
+    # colour jitter on every training clip (SSL_COLOR_JITTER without SSL_MOCOV2_AUG: [brightness, contrast,
+    # saturation, hue] = 0.4, 0.4, 0.4, 0.1 with p = 1) and grayscale (COLOR_RND_GRAYSCALE 0.2); test views cut at
+    # test_crop_size (TEST_CROP_SIZE 256; 0: data.crop_size)
+    nesterov: bool = False
+    jitter_scales: list[int] = field(default_factory=list)  # [min, max] short side; []: random resized crop
+    color_jitter: list[float] = field(default_factory=list)  # []: no colour change
+    gray_p: float = 0.0
+    test_crop_size: int = 0
 
 
 @dataclass

@@ -95,10 +95,33 @@ def build_optimizer(model: VideoClassifier, settings: Any, batch_size: int) -> t
         for (is_backbone, no_decay), params in groups.items()
     ]
     if settings.optimizer == "sgd":
-        return torch.optim.SGD(param_groups, lr=lr, momentum=float(settings.momentum))
+        return torch.optim.SGD(param_groups, lr=lr, momentum=float(settings.momentum),
+                               nesterov=bool(getattr(settings, "nesterov", False)))
     if settings.optimizer == "adam":  # weight_decay x w joins the gradient before the moments (DPC's optim.Adam)
         return torch.optim.Adam(param_groups, lr=lr)
     return torch.optim.AdamW(param_groups, lr=lr)
+
+
+def slowfast_train_spec(data: Any, settings: Any, norm: dict) -> Any:
+    """One random clip with SlowFast's fine-tuning augmentation (finetune_ucf_Slow_R50_syn*.yaml): short side
+    uniform in ``finetune.jitter_scales`` then a random ``crop_size`` square (else the random resized crop of
+    ``strength``), flip, ``finetune.color_jitter`` on every clip (p = 1) and grayscale ``finetune.gray_p``."""
+    from videossl.data.sampling import RandomClipSampler, ViewSpec
+    from videossl.errors import UserError
+    from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform
+
+    scales, jitter = [int(s) for s in settings.jitter_scales], [float(j) for j in settings.color_jitter]
+    if scales and (len(scales) != 2 or not 0 < scales[0] <= scales[1]):
+        raise UserError(f"finetune.jitter_scales: [min, max] short side with 0 < min <= max, got {scales}")
+    if jitter and len(jitter) != 4:
+        raise UserError(f"finetune.color_jitter: [brightness, contrast, saturation, hue] or [], got {jitter}")
+    crop_size, strength = int(data.crop_size), float(settings.strength)
+    transform = build_video_transform(
+        "ssl", crop_size, scale=(1.0 - 0.92 * strength, 1.0), short_side_range=tuple(scales) if scales else None,
+        jitter=tuple(jitter) if jitter else (0.0, 0.0, 0.0, 0.0), jitter_p=1.0, gray_p=float(settings.gray_p),
+        blur_p=0.0, mean=tuple(norm.get("mean") or VIDEO_MEAN), std=tuple(norm.get("std") or VIDEO_STD))
+    return ViewSpec(RandomClipSampler(int(data.num_frames), int(data.frame_stride), transform="clip"),
+                    {"clip": transform})
 
 
 def finetune_one_split(cfg: Any, split_id: int) -> dict:
@@ -128,8 +151,10 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     model, optimizer = fabric.setup(model, optimizer)
 
     norm = {"mean": data.get("mean"), "std": data.get("std")}
-    spec = finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size), float(settings.strength),
-                         **norm)
+    spec = (slowfast_train_spec(data, settings, norm)
+            if list(getattr(settings, "jitter_scales", [])) or list(getattr(settings, "color_jitter", []))
+            else finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size),
+                               float(settings.strength), **norm))
     dataset = VideoDataset(train_index, spec, decoder=data.decoder, seed=int(cfg.seed),
                            short_side=int(data.short_side) or None)
     sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
@@ -167,8 +192,9 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
 
         logits = multi_view_test_scores(cfg, classifier, test_index, split_id, device)  # (M, G*V, classes)
     else:
+        test_crop = int(getattr(settings, "test_crop_size", 0)) or int(data.crop_size)
         test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
-                                    int(data.frame_stride), int(data.crop_size), **norm)
+                                    int(data.frame_stride), test_crop, **norm)
         logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
                                   progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
                                   forward=classifier)  # (M, V, classes)

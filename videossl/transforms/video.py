@@ -135,7 +135,8 @@ def build_video_transform(kind: str = "ssl", crop_size: int = 224, scale: tuple[
                           std: Sequence[float] = VIDEO_STD, jitter_p: float = 0.8, gray_p: float = 0.2,
                           blur_p: float = 0.5, solarize_p: float = 0.0, flip: bool = True,
                           resize_size: int | None = None, normalize: bool = True,
-                          jitter: Sequence[float] | None = None) -> VideoTransform:
+                          jitter: Sequence[float] | None = None,
+                          short_side_range: Sequence[int] | None = None) -> VideoTransform:
     """The per-view transform for a ``ViewSpec``: uint8 ``(T, H, W, C)`` -> float ``(C, T, crop, crop)``.
 
     kind:
@@ -146,8 +147,18 @@ def build_video_transform(kind: str = "ssl", crop_size: int = 224, scale: tuple[
       - ``"eval"``: resize the short side to ``resize_size`` (default ``crop_size``), centre crop, normalise.
       - ``"crop"``: random resized crop + flip to float in [0, 1] only; colour runs later on the GPU
         through ``BatchedVideoAugment(crop_size=None)``.
+    short_side_range ``(min, max)``: instead of the random resized crop, resize the short side to an integer
+    uniform in [min, max] and take a random ``crop_size`` square (SlowFast's random_short_side_scale_jitter +
+    random_crop, TRAIN_JITTER_SCALES, e.g. [256, 320]).
     """
-    crop = [v2.RandomResizedCrop(crop_size, scale=scale, antialias=True)] + ([v2.RandomHorizontalFlip()] if flip else [])
+    if short_side_range is not None:
+        low, high = (int(s) for s in short_side_range)
+        if not 0 < low <= high:
+            raise ValueError(f"short_side_range must be (min, max) with 0 < min <= max, got {list(short_side_range)}")
+        crop = [v2.RandomShortestSize(list(range(low, high + 1)), antialias=True), v2.RandomCrop(crop_size)]
+    else:
+        crop = [v2.RandomResizedCrop(crop_size, scale=scale, antialias=True)]
+    crop += [v2.RandomHorizontalFlip()] if flip else []
     to_float = [v2.ToDtype(torch.float32, scale=True)]
     norm = [v2.Normalize(list(mean), list(std))] if normalize else []
     if kind == "ssl":
