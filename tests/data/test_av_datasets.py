@@ -174,3 +174,36 @@ def test_esc50_reader_folds(tmp_path):
     assert read_esc50(tmp_path, 3) == (train, test)
     with pytest.raises(DatasetError, match="test_fold"):
         read_dataset("esc50", str(tmp_path), "test", split_id=6)
+
+
+# ----------------------------------------------------------------------------------------------------
+# prepare.py scripts: manifests that read back with --format csv
+# ----------------------------------------------------------------------------------------------------
+
+
+def _prepare(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "datasets" / name / "prepare.py"
+    spec = importlib.util.spec_from_file_location(f"prepare_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_prepare_scripts_write_manifests_that_read_back(kinetics_root, audioset_root, tmp_path, capsys):
+    out = tmp_path / "ks"
+    assert _prepare("kinetics_sounds")(["--root", str(kinetics_root), "--version", "400", "--out", str(out)]) == 0
+    back = read_dataset("csv", str(out / "val.csv"))
+    assert back.class_names == list(KINETICS_SOUNDS_CLASSES) and len(back.entries) == 32
+    assert "31 missing" in capsys.readouterr().out  # the one mp4 written is found
+
+    out = tmp_path / "as"
+    assert _prepare("audioset")(["--root", str(audioset_root), "--splits", "eval,balanced_train", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 segments, 1.33 labels each, 1 missing" in printed and "skipping balanced_train" in printed
+    with open(out / "eval_labels.csv", newline="") as handle:
+        assert [row["labels"] for row in csv.DictReader(handle)] == ["2 0", "1", "0"]
+    assert [e.label for e in read_dataset("csv", str(out / "eval.csv")).entries] == [2, 1, 0]
+
+    assert _prepare("esc50")(["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "esc")]) == 2
