@@ -280,3 +280,19 @@ def test_koleo_weight_adds_koleo_of_the_global_views_backbone_features():
         expected = sum(koleo_loss(plain.backbone(v)) for v in views[:2])  # the two globals only
     torch.testing.assert_close(b["loss_koleo"], expected)
     torch.testing.assert_close(b["loss"], a["loss"] + 0.5 * expected)
+
+
+def test_teacher_backbone_is_saved_as_an_extra_encoder(tmp_path):
+    """SVT's eval_linear.py loads ckpt["teacher"] (issue #22: the teacher is fine-tuned); DINO's --checkpoint_key
+    teacher: the teacher's backbone goes to encoder_teacher.pt beside the student's encoder.pt."""
+    from videossl.backbones import load_encoder, save_encoder
+
+    method = build()
+    module, name, kwargs = method.extra_encoders()["teacher"]
+    assert module is method.teacher.module[0] and name == "tiny_timesformer"
+    with torch.no_grad():
+        next(module.parameters()).add_(1.0)  # the teacher differs from the student after EMA updates
+    save_encoder(tmp_path / "encoder_teacher.pt", module, name, kwargs)
+    loaded = load_encoder(tmp_path / "encoder_teacher.pt")
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)

@@ -58,6 +58,13 @@ class DINO(Method):
         self.teacher = EMATeacher(nn.Sequential(self.backbone, self.head))
         self.register_buffer("center", torch.zeros(1, h.out_dim))
 
+    def extra_encoders(self) -> dict[str, tuple[nn.Module, str, dict[str, Any]]]:
+        """The EMA teacher's backbone as ``encoder_teacher.pt``: DINO and SVT evaluate the teacher
+        (facebookresearch/dino eval_linear.py ``--checkpoint_key teacher``; kahnchana/svt eval_linear.py loads
+        ``ckpt["teacher"]``); ``encoder.pt`` stays the student's."""
+        name, kwargs = self.encoder_spec()
+        return {"teacher": (self.teacher.module[0], name, kwargs)}
+
     def views(self):
         h = self.hparams
         return multicrop_views(self.cfg.data, h.num_global, h.num_local, h.local_size, (h.global_scale_min, 1.0),
