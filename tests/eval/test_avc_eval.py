@@ -104,3 +104,16 @@ def test_eval_avc_user_errors_exit_2(tiny_pool, tmp_path, capsys):
     assert main(["eval", "avc", str(run), "pairs_per_video=0"]) == 2
     err = capsys.readouterr().err
     assert err.count("videossl: error:") == 3 and "pairs_per_video" in err
+
+
+@pytest.mark.parametrize("name", ["l3", "avenet"])
+def test_a_pretraining_run_saves_the_head_and_eval_avc_reads_it(name, tiny_pool, tiny_overrides, tmp_path, capsys):
+    from videossl.engine.trainer import pretrain
+
+    overrides = tiny_overrides(tiny_pool, tmp_path / "run", frames=4,
+                               extra=[f"method.name={name}", "train.plots=false", "method.audio_seconds=0.5"])
+    run_dir = pretrain(load_pretrain_config(None, overrides))
+    assert {"encoder.pt", "encoder_audio.pt", "encoder_avc_head.pt"} <= {p.name for p in run_dir.iterdir()}
+    assert main(["eval", "avc", str(run_dir), "data.format=folder", f"data.root={tiny_pool.parent}",
+                 "data.max_videos=6"]) == 0
+    assert "binomial SE over 12 balanced pairs" in capsys.readouterr().out
