@@ -146,18 +146,30 @@ def test_brave_recipes_load():
 
 
 @pytest.mark.parametrize("name", ["brave_vv_k400_slow_r50", "brave_va_audioset_slow_r50", "brave_vva_audioset_slow_r50"])
-def test_full_size_recipes_follow_brave_config(name):
-    """google-deepmind/brave brave/config.py: narrow 16 x step 2 at 224, broad 64 x step 4 at 112, 80 mel bins,
-    audio over the broad span (64 x 4 / 25 fps = 10.24 s), AdamW wd 1e-2, peak lr 2e-3; modules.py head sizes."""
+def test_full_size_recipes_follow_the_newest_brave_config(name):
+    """google-deepmind/brave @ 0ae20d9: brave/config.py (300k steps), brave/models/brave/config.py (narrow 16 x
+    step 2 at 224, broad 64 x step 4 at 112, 80 mel bins, output_dims 128; LARS peak 1.0, Nesterov, trust 1e-3,
+    wd 1e-2, 5k warm-up, predictor lr x10), modules.py heads, brave.py shared heads / aligned views / random conv."""
     from pathlib import Path
 
+    from videossl.eval.config import load_eval_config
+
     cfg = load_pretrain_config(Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml")
-    m, d, o = cfg.method, cfg.data, cfg.optim
+    m, d, o, t = cfg.method, cfg.data, cfg.optim, cfg.train
     assert (d.num_frames, d.frame_stride, d.crop_size) == (16, 2, 224)
     assert (m.broad_frames, m.broad_stride, m.broad_crop_size) == (64, 4, 112)
-    assert m.audio_seconds == pytest.approx(10.24) and m.n_mels == 80
-    assert (m.proj_hidden_dim, m.proj_dim, m.pred_hidden_dim, m.pred_num_layers) == (512, 128, 4096, 3)
-    assert (o.name, o.lr, o.weight_decay, o.min_lr) == ("adamw", pytest.approx(2e-3), pytest.approx(1e-2), 0.0)
+    assert not m.broad_audio or (m.audio_seconds == pytest.approx(10.24) and m.n_mels == 80)
+    assert (m.proj_hidden_dim, m.proj_dim, m.pred_hidden_dim, m.pred_num_layers) == (4096, 128, 4096, 2)
+    assert m.shared_heads and m.random_conv and m.random_conv_max_kernel == 11 and m.narrow_at_broad_start
+    assert (m.crop_min_scale, m.blur_p) == (pytest.approx(0.3), 1.0)
+    assert (o.name, o.lr, o.momentum, o.nesterov, o.lars_eta, o.weight_decay, o.min_lr) == (
+        "lars", 1.0, pytest.approx(0.9), True, pytest.approx(1e-3), pytest.approx(1e-2), 0.0)
+    assert dict(o.lr_scale) == {"predictor": 10.0} and o.lr_schedule == "cosine"
+    assert t.max_steps == 300000 and t.batch_size * t.devices * t.num_nodes == 512
+    for name_ in cfg.reference.eval_recipes:
+        ev = load_eval_config("random:tiny_r3d", name_)
+        assert (ev.linear.classifier, ev.linear.svm_c) == ("svm", pytest.approx(1e-4))
+        assert (ev.data.num_frames, ev.data.frame_stride, ev.data.crop_size) == (32, 2, 224)
 
 
 # ------------------------------------------------------------------------------------------------------------
