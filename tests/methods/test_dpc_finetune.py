@@ -11,7 +11,7 @@ from videossl.config import load_pretrain_config
 from videossl.engine.trainer import pretrain
 from videossl.errors import UserError
 from videossl.eval.config import FinetuneConfig, load_eval_config
-from videossl.eval.finetune import VideoClassifier, build_optimizer
+from videossl.eval.finetune import VideoClassifier, build_optimizer, run_finetune
 from videossl.methods import METHODS
 
 
@@ -116,3 +116,12 @@ def test_pretraining_run_writes_encoder_dpc(tiny_pool, tiny_overrides, tmp_path)
     state = torch.load(run_dir / "last.ckpt", map_location="cpu", weights_only=False)["model"]
     for key, value in composite.aggregate.state_dict().items():
         assert torch.equal(value, state[f"aggregate.{key}"])
+
+    # the DPC fine-tuning recipe runs on it (geometry shrunk to the tiny run: 4 blocks x 2 frames, 32 px)
+    cfg = load_eval_config(str(run_dir / "encoder_dpc.pt"), "eval/ucf101_finetune_dpc", [
+        "data.format=folder", f"data.root={tiny_pool.parent}", "data.num_frames=8", "data.frame_stride=1",
+        "data.crop_size=32", "data.num_workers=0", "finetune.epochs=2", "finetune.batch_size=4",
+        "finetune.lr_milestones=[1]", "test.num_clips=2", "device=cpu", "progress=false", f"out_dir={tmp_path}"])
+    assert (cfg.finetune.optimizer, cfg.finetune.decay_bias_and_norm, cfg.test.num_crops) == ("adam", True, 1)
+    result = run_finetune(cfg)
+    assert 0.0 <= result["top1"] <= 1.0 and len(result["splits"][0]["train_loss"]) == 2
