@@ -19,6 +19,7 @@ directions, and the two losses are summed. ``bidirectional: false`` keeps the fo
 
 Settings from the released code (TengdaHan/MemDPC): memory of 1024 slots initialised from N(0, 1); raw dot
 products (no normalisation, temperature 1); ConvGRU and ``phi`` weights orthogonal with gain 0.1, biases 0;
+Dropout(0.1) on the ConvGRU state after each step (``gru_dropout``, ``backbone/convrnn.py``); per-GPU negatives;
 Adam, lr 1e-3, weight decay 1e-5; 8 blocks x 5 frames, stride 3, predict 3. ``memory_slots: 0`` bypasses the
 memory (``phi`` regresses the map directly, as in DPC): with ``bidirectional: false`` this is DPC exactly.
 DPC's curriculum of prediction steps (``curriculum_fraction``) is inherited; MemDPC does not use it (default 0).
