@@ -162,6 +162,7 @@ def test_full_size_recipes_follow_the_newest_brave_config(name):
     assert (m.proj_hidden_dim, m.proj_dim, m.pred_hidden_dim, m.pred_num_layers) == (4096, 128, 4096, 2)
     assert m.shared_heads and m.random_conv and m.random_conv_max_kernel == 11 and m.narrow_at_broad_start
     assert (m.crop_min_scale, m.blur_p) == (pytest.approx(0.3), 1.0)
+    assert list(m.color_jitter) == pytest.approx([32 / 255, 0.4, 0.4, 0.2], abs=1e-3)
     assert (o.name, o.lr, o.momentum, o.nesterov, o.lars_eta, o.weight_decay, o.min_lr) == (
         "lars", 1.0, pytest.approx(0.9), True, pytest.approx(1e-3), pytest.approx(1e-2), 0.0)
     assert dict(o.lr_scale) == {"predictor": 10.0} and o.lr_schedule == "cosine"
@@ -331,11 +332,17 @@ def test_crop_scale_and_blur_probability_reach_the_view_transforms():
 
     from videossl.transforms.video import RandomGaussianBlur
 
-    spec = BraVe(_cfg("method.crop_min_scale=0.3", "method.blur_p=1.0")).views()
+    spec = BraVe(_cfg("method.crop_min_scale=0.3", "method.blur_p=1.0", "method.color_jitter=[0.125,0.4,0.4,0.2]")).views()
     for name in ("narrow", "broad"):
         steps = spec.transforms[name].pipeline.transforms
         crop = next(s for s in steps if isinstance(s, v2.RandomResizedCrop))
         blur = next(s for s in steps if isinstance(s, RandomGaussianBlur))
         assert tuple(crop.scale) == pytest.approx((0.3, 1.0)) and blur.p == 1.0
+        jitter = next(s for s in steps if isinstance(s, v2.RandomApply)).transforms[0]
+        ranges = [*jitter.brightness, *jitter.contrast, *jitter.saturation, *jitter.hue]
+        assert ranges == pytest.approx([0.875, 1.125, 0.6, 1.4, 0.6, 1.4, -0.2, 0.2])  # BraVe: 0.6-1.4, hue 0.2
+    default = next(s for s in BraVe(_cfg()).views().transforms["narrow"].pipeline.transforms
+                   if isinstance(s, v2.RandomApply)).transforms[0]
+    assert list(default.hue) == pytest.approx([-0.1, 0.1])  # unset: the SimCLR strengths, as before
     with pytest.raises(UserError, match="random_conv_max_kernel"):
         BraVe(_cfg("method.random_conv_max_kernel=4"))

@@ -5,8 +5,8 @@ regresses each view's prediction onto the other's normalised projection, in both
 
     L(n, b) = || p_n/|p_n| - z_b/|z_b| ||^2 + || p_b/|p_b| - z_n/|z_n| ||^2
 
-The paper sums ``L`` over the broad views; the released code (``google-deepmind/brave``,
-``models/brave/brave.py``, ``_regression_loss``) uses half of each term (``0.5 ||.||^2 = 1 - cos``) and takes the
+The paper sums ``L`` over the broad views; the released code (``google-deepmind/brave`` @ 0ae20d9,
+``brave/models/brave/brave.py``, ``_regression_loss``) uses half of each term (``0.5 ||.||^2 = 1 - cos``) and takes the
 mean of the ``2 x broad views`` one-direction terms, which is what ``videossl.methods.brave`` trains with. The targets are treated as constants (stop-gradient), as in BYOL / SimSiam;
 BraVe has no momentum target network, so the symmetric, stop-gradient form keeps the two backbones from
 collapsing onto each other. ``stop_gradient=False`` lets gradients reach the targets (for ablations).

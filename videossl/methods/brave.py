@@ -25,7 +25,7 @@ snapshot 1ae5f0a differs, noted per item):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,8 @@ class BraVeConfig(MethodConfig):
     narrow_at_broad_start: bool = False  # broad view starts with the narrow clip (BraVe code since 5633be0)
     crop_min_scale: float = 0.2  # random resized crop area range (crop_min_scale, 1); BraVe code: min_area 0.3
     blur_p: float = 0.5  # Gaussian blur probability per clip; BraVe code blurs every view (p = 1)
+    # [brightness, contrast, saturation, hue] of the colour jitter (p 0.8); []: the SimCLR strengths 0.4/0.4/0.4/0.1
+    color_jitter: list[float] = field(default_factory=list)
 
 
 def looped_indices(start: int, num_frames: int, stride: int, first: int, stop: int) -> tuple[int, ...]:
@@ -281,7 +283,8 @@ class BraVe(Method):
         d, h = self.cfg.data, self.hparams
         sampler = BraVeSampler(narrow_frames=d.num_frames, narrow_stride=d.frame_stride, broad_frames=h.broad_frames,
                                broad_stride=h.broad_stride, broad_video=h.broad_video, broad_audio=h.broad_audio)
-        crop = {"scale": (float(h.crop_min_scale), 1.0), "blur_p": float(h.blur_p)}
+        crop = {"scale": (float(h.crop_min_scale), 1.0), "blur_p": float(h.blur_p),
+                "jitter": tuple(float(j) for j in h.color_jitter) or None}
         transforms: dict[str, Any] = {
             "narrow": build_video_transform("ssl", d.crop_size, **crop),
             "broad": build_video_transform("ssl", h.broad_crop_size or d.crop_size, **crop),
