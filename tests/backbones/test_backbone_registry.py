@@ -93,7 +93,8 @@ def test_describe_backbones_rows():
 
 
 SLOW_INPUTS = {"mvit_v2_s": (16, 224), "slowfast_r50": (8, 64), "vivit_b16x2": (4, 64),
-               "videomae_vit_s16": (4, 64), "videomae_vit_b16": (4, 64), "timesformer_b16": (2, 64)}
+               "videomae_vit_s16": (4, 64), "videomae_vit_b16": (4, 64), "timesformer_b16": (2, 64),
+               "dpc_aggregate": (40, 64)}  # 8 blocks x 5 frames, as DPC's fine-tuning
 
 
 @pytest.mark.slow
