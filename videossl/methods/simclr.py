@@ -26,8 +26,8 @@ PAIRINGS = ("all", "consecutive")
 @dataclass
 class SimCLRConfig(RhoViewsConfig):
     name: str = "simclr"
-    num_clips: int = 2  # rho (Feichtenhofer et al. 2021 use rho = 2..4)
-    temperature: float = 0.1  # SimCLR tab. 5: 0.1 with large batches; rho-SimCLR uses 0.1
+    num_clips: int = 2  # rho (SlowFast projects/contrastive_ssl README: rho 2 and 4; SimCLR_SlowR50_8x8.yaml: 4)
+    temperature: float = 0.1  # SimCLR tab. 5: 0.1 with large batches; SlowFast SimCLR_SlowR50_8x8.yaml T: 0.1
     proj_hidden_dim: int = 512  # SimCLR: hidden = feature dim (2048 for ResNet-50)
     proj_dim: int = 128  # SimCLR sec. 4.2: 128-d projection output
     proj_layers: int = 2  # SlowFast SimCLR_SlowR50_8x8.yaml NUM_MLP_LAYERS: 3
