@@ -103,7 +103,7 @@ def test_report_shows_the_recipes_reference_and_the_protocols(run_dir):
         "method:\n  name: moco_v2\nbackbone:\n  name: slow_r50\nreference:\n  paper: A Large-Scale Study\n"
         "  authors: Feichtenhofer et al.\n  year: 2021\n  code: facebookresearch/SlowFast\n"
         "  code_file: configs/contrastive_ssl/MoCo_SlowR50_8x8.yaml\n"
-        "  published:\n  - {metric: K400 linear top-1, value: 67.3, source: Table 9}\n"
+        "  published:\n  - {metric: K400 linear top-1, value: 66.6, source: SlowFast README}\n"
         "  - {metric: HMDB51 fine-tune top-1, value: null, source: not found}\n")
     linear = run_dir.parent / "eval-ssl" / "linear.json"
     result = json.loads(linear.read_text())
@@ -112,5 +112,5 @@ def test_report_shows_the_recipes_reference_and_the_protocols(run_dir):
     linear.write_text(json.dumps(result))
     page = build_report(run_dir).read_text()
     assert "<h2>Reference</h2>" in page and "MoCo_SlowR50_8x8.yaml" in page
-    assert "K400 linear top-1: 67.3 (Table 9)" in page and "HMDB51 fine-tune top-1: not found<" in page.replace("\n", "<")
+    assert "K400 linear top-1: 66.6 (SlowFast README)" in page and "HMDB51 fine-tune top-1: not found<" in page.replace("\n", "<")
     assert "UCF101 linear top-1: 90.8 (SVT Table 2)" in page
