@@ -1,10 +1,12 @@
-"""CPC: InfoNCE against a literal transcription, causal context, one predictor per step, audio-only training,
-and (slow) CPC features beating random initialisation on espeak-ng speaker identification."""
+"""CPC: InfoNCE against a literal transcription (all candidates, per-group candidates, sampled negatives), the paper
+recipe's log-bilinear score z^T W_k c against a hand computation, causal context, one predictor per step,
+audio-only training, and (slow) CPC features beating random initialisation on espeak-ng speaker identification."""
 import shutil
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
@@ -25,6 +27,87 @@ def test_info_nce_matches_a_literal_transcription():
     # every target (same sequence, other times; other sequences) is a candidate for every prediction
     literal = [-(flat_p[i] @ flat_t[i]) + torch.logsumexp(flat_t @ flat_p[i], 0) for i in range(6)]
     assert torch.allclose(loss, torch.stack(literal).mean(), atol=1e-5)
+
+
+def test_groups_restrict_candidates_to_their_own_sequences():
+    pred, target = torch.randn(4, 3, 5), torch.randn(4, 3, 5)
+    loss, _ = cpc_info_nce(pred, target, group_size=2)
+    # groups (0, 1) and (2, 3): each is its own 2-sequence batch
+    per_group = [cpc_info_nce(pred[i:i + 2], target[i:i + 2])[0] for i in (0, 2)]
+    assert torch.allclose(loss, torch.stack(per_group).mean(), atol=1e-5)
+    with pytest.raises(ValueError, match="group_size"):
+        cpc_info_nce(pred[:3], target[:3], group_size=2)
+
+
+def test_sampled_negatives_are_uniform_draws_next_to_the_positive():
+    pred, target = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    loss, _ = cpc_info_nce(pred, target, num_negatives=5, generator=torch.Generator().manual_seed(7))
+    drawn = torch.randint(6, (6, 5), generator=torch.Generator().manual_seed(7))
+    flat_p, flat_t = pred.reshape(6, 4), target.reshape(6, 4)
+    literal = []
+    for i in range(6):
+        logits = torch.cat([(flat_p[i] @ flat_t[i])[None], flat_t[drawn[i]] @ flat_p[i]])
+        literal.append(-logits[0] + torch.logsumexp(logits, 0))
+    assert torch.allclose(loss, torch.stack(literal).mean(), atol=1e-5)
+
+
+def test_paper_recipe_scores_with_the_log_bilinear_z_W_c():
+    cfg = load_pretrain_config("recipes/cpc_librispeech_cpc.yaml")
+    assert cfg.method.score == "bilinear"
+    torch.manual_seed(0)
+    method = CPC(cfg)
+    assert len(method.predictors) == 12
+    assert all(isinstance(p, nn.Linear) and p.bias is None for p in method.predictors)  # W_k, no bias
+    wave = torch.randn(2, 1, 3200)  # 20 encoder steps
+    k = 3
+    with torch.no_grad():
+        z = method.backbone.encode(wave)
+        c = method.backbone.context(z)
+        positions = torch.arange(z.shape[1] - k)
+        prediction, target, temperature = method.score_inputs(c, z, k, positions)
+        logits = torch.einsum("and,bmd->anbm", prediction, target) / temperature
+        w = method.predictors[k - 1].weight  # (width, context_dim)
+        n = len(positions)
+        by_hand = torch.empty(2, n, 2, n)
+        for a in range(2):
+            for t in range(n):
+                for b in range(2):
+                    for u in range(n):
+                        by_hand[a, t, b, u] = z[b, u + k] @ w @ c[a, t]  # z_{u+k}^T W_k c_t
+    assert temperature == 1.0
+    assert torch.allclose(logits, by_hand, rtol=1e-4, atol=1e-4)
+
+
+def test_paper_recipe_loss_is_the_infonce_of_z_W_c_over_its_candidates():
+    """With every candidate in the softmax (num_negatives=0) and the 2 sequences as one group, the step loss is
+    the cross-entropy of z^T W_k c over every (sequence, position) target."""
+    cfg = load_pretrain_config("recipes/cpc_librispeech_cpc.yaml", [
+        "method.pred_steps=2", "method.num_negatives=0", "method.negative_group=2", "method.standardize_input=false",
+        "train.batch_size=2"])
+    torch.manual_seed(0)
+    method = CPC(cfg)
+    wave = torch.randn(2, 1, 3200)
+    with torch.no_grad():
+        out = method.training_step({"video": [], "audio": [wave]}, StepInfo(0, 1, 0))
+        z = method.backbone.encode(wave)
+        c = method.backbone.context(z)
+        losses = []
+        for k in (1, 2):
+            n = z.shape[1] - k
+            query = c[:, :n] @ method.predictors[k - 1].weight.T  # (2, n, width)
+            logits = query.reshape(2 * n, -1) @ z[:, k:].reshape(2 * n, -1).T
+            losses.append(F.cross_entropy(logits, torch.arange(2 * n)))
+    assert torch.allclose(out["loss"], torch.stack(losses).mean(), rtol=1e-4, atol=1e-4)
+
+
+def test_tiny_speech_recipe_keeps_the_cosine_score_it_was_measured_with():
+    cfg = load_pretrain_config("recipes/cpc_speech_tiny_cpc.yaml")
+    assert cfg.method.score == "cosine" and cfg.method.temperature == 0.1
+    method = CPC(cfg)
+    with torch.no_grad():
+        z = method.backbone.encode(torch.randn(1, 1, 3200))
+        prediction, target, temperature = method.score_inputs(method.backbone.context(z), z, 1, torch.arange(4))
+    assert torch.allclose(prediction.norm(dim=-1), torch.ones(1, 4), atol=1e-5) and temperature == 0.1
 
 
 def test_perfect_predictions_are_found():
@@ -53,6 +136,9 @@ def test_training_step_reaches_encoder_and_predictors():
     method = CPC(_cfg("method.max_positions=8"))
     out = method.training_step({"video": [], "audio": [torch.randn(4, 1, 5120)]}, StepInfo(0, 10, 0))
     assert torch.isfinite(out["loss"]) and "top1_step1" in out and "top1_step3" in out
+    grouped = CPC(_cfg("method.negative_group=2", "method.num_negatives=16", "train.batch_size=4"))
+    assert torch.isfinite(grouped.training_step({"video": [], "audio": [torch.randn(4, 1, 5120)]},
+                                                StepInfo(0, 10, 0))["loss"])
     out["loss"].backward()
     assert method.backbone.convs[0][0].weight.grad.abs().sum() > 0
     assert all(p.weight.grad is not None for p in method.predictors)
@@ -63,6 +149,10 @@ def test_bad_settings_are_clear_errors():
         CPC(load_pretrain_config(None, ["method.name=cpc", "backbone.name=tiny_r3d"]))
     with pytest.raises(UserError, match="pred_steps"):
         CPC(_cfg("method.seconds=0.02"))
+    with pytest.raises(UserError, match="method.score"):
+        CPC(_cfg("method.score=dot"))
+    with pytest.raises(UserError, match="negative_group"):
+        CPC(_cfg("method.negative_group=3", "train.batch_size=8"))
 
 
 def test_views_are_one_raw_window():
