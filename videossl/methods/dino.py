@@ -26,14 +26,14 @@ from .multicrop import forward_by_resolution, multicrop_views
 class DINOConfig(MethodConfig):
     name: str = "dino"
     num_global: int = 2  # DINO: 2 x 224 px crops over 40-100% (teacher input)
-    num_local: int = 6  # DINO: 10 x 96 px over 5-40% (6 in most ablations)
+    num_local: int = 6  # DINO main_dino.py: --local_crops_number 8 (96 px over 5-40%); 6 here for small runs
     local_size: int = 0  # 0: 96/224 of data.crop_size (rounded to 8 px)
     global_scale_min: float = 0.4  # DINO: global_crops_scale (0.4, 1.0) (0.14 for ResNet-50 / ViT-B)
     local_scale_max: float = 0.4  # DINO: local_crops_scale (0.05, 0.4)
     out_dim: int = 4096  # DINO: K = 65536
     hidden_dim: int = 512  # DINO head: 2048
     bottleneck_dim: int = 128  # DINO head: 256
-    norm_last_layer: bool = True  # DINO: True (ViT-S); False is more stable for ViT-B
+    norm_last_layer: bool = True  # DINO main_dino.py: True (its help: False with vit_small, True with vit_base)
     use_bn_in_head: bool = False  # DINO / SVT code: --use_bn_in_head (default False): BatchNorm in the head's MLP
     student_temp: float = 0.1  # DINO: t_s = 0.1
     teacher_temp: float = 0.04  # DINO: t_t = 0.04 (0.07 after warm-up in the longer runs)
