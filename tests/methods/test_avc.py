@@ -90,6 +90,37 @@ def test_light_augment_leaves_the_audio_untouched():
         AVID(_cfg("avid", "method.augment=strong"))
 
 
+def test_audioset_recipe_builds_avid_cma_heads_and_augmentation():
+    """avid_audioset_r2plus1d18 follows AVID-CMA's Cross-N1024.yaml: proj_dim [512, 512, 128] (three linear
+    layers, ReLU, no BN), tau 0.07, msc+color video (crop 0.08-1, jitter (0.4, 0.4, 0.4, 0.2) on every clip) and a
+    +-10% volume change with no spectrogram masks."""
+    from pathlib import Path
+
+    from torch import nn
+    from torchvision.transforms import v2
+
+    from videossl.transforms.audio import RandomGain, SpecMask
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "avid_audioset_r2plus1d18.yaml"
+    cfg = load_pretrain_config(recipe, ["backbone.name=tiny_r3d", "method.audio_backbone=tiny_audio_resnet"])
+    method = AVID(cfg)
+    assert method.hparams.temperature == 0.07 and cfg.optim.name == "adam" and cfg.optim.lr == 0.0005
+    for head in (method.video_head, method.audio_head):
+        linears = [m for m in head if isinstance(m, nn.Linear)]
+        assert [m.out_features for m in linears] == [512, 512, 128]
+        assert not any(isinstance(m, nn.BatchNorm1d) for m in head)
+    transforms = method.view_transforms()
+    steps = list(transforms["clip"].pipeline.transforms)
+    crop = next(t for t in steps if isinstance(t, v2.RandomResizedCrop))
+    jitter = next(t for t in steps if isinstance(t, v2.RandomApply))
+    assert tuple(crop.scale) == (0.08, 1.0) and tuple(crop.size) == (224, 224)
+    assert jitter.p == 1.0 and jitter.transforms[0].hue == (-0.2, 0.2)
+    assert len(steps) == 5  # crop, flip, to float, jitter, normalise: no grayscale, no blur
+    audio_steps = list(transforms["audio"].steps)
+    gain = next(t for t in audio_steps if isinstance(t, RandomGain))
+    assert abs(gain.max_db - 0.9) < 1e-9 and not any(isinstance(t, SpecMask) for t in audio_steps)
+
+
 @pytest.mark.parametrize("cls,name", [(AVID, "avid"), (L3, "l3"), (AVENet, "avenet")])
 @pytest.mark.parametrize("hard", [False, True], ids=["batch_negatives", "hard_negatives"])
 def test_training_step_and_pair_scores(cls, name, hard):

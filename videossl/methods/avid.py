@@ -4,8 +4,9 @@ with Cross-Modal Agreement", CVPR 2021), plus the audio-visual base class that L
 AVID: a video tower and an audio tower, each followed by a projection to a shared 128-d unit sphere. A clip
 must pick the audio of its own video among the audio of every other video of the global batch (video-to-audio
 InfoNCE), and the audio must pick its own clip (audio-to-video); the loss is the mean of the two directions
-(AVID's "cross-modal" variant, the strongest of its Table 1). AVID draws 8192 negatives from a memory bank;
-here the negatives are the global batch, gathered across processes, as in CLIP / XDC-style in-batch training.
+(AVID's "cross-modal" variant, the strongest of its Table 1). AVID draws 1024 negatives from a memory bank of
+every training clip's embeddings (facebookresearch/AVID-CMA configs/main/avid/*/Cross-N1024.yaml) and scores them
+with an NCE loss (criterions/nce.py); here the negatives are the global batch, gathered across processes, as in CLIP / XDC-style in-batch training.
 With ``hard_negative=true`` the sampler also takes audio from the SAME video at another time (Korbar et al.,
 NeurIPS 2018, AVTS): it is added as one more negative for its own clip, so the model must use timing, not
 only the identity of the scene. Among B - 1 other videos that one negative weighs little, so
@@ -44,7 +45,10 @@ class AudioVisualConfig(MethodConfig):
     min_negative_gap_s: float = 0.5  # that audio lies at least this far from the positive window (centre to centre)
     # "ssl": the contrastive views (random resized crop 0.2-1, colour, audio gain +-6 dB and SpecAugment masks);
     # "light": crop 0.8-1 + flip only, audio untouched, so a 40 ms impact "tock" is never masked out and the
-    # loudness of two windows of one video stays comparable (what synchronisation is judged by)
+    # loudness of two windows of one video stays comparable (what synchronisation is judged by);
+    # "avid": AVID's own (facebookresearch/AVID-CMA datasets/preprocessing.py VideoPrep_MSC_CJ + AudioPrep): random
+    # resized crop 0.08-1, flip, colour jitter (0.4, 0.4, 0.4, 0.2) on every clip, no grayscale or blur; audio volume
+    # x U(0.9, 1.1) (here +-0.9 dB), no masks
     augment: str = "ssl"
 
 
@@ -66,8 +70,8 @@ class AudioVisualMethod(Method):
         if h.audio_seconds <= 0 or h.audio_rate <= 0:
             raise UserError(f"method.audio_seconds and method.audio_rate must be > 0, got {h.audio_seconds}, {h.audio_rate}")
         self.audio_backbone: Backbone = create_backbone(h.audio_backbone)
-        if h.augment not in ("ssl", "light"):
-            raise UserError(f"method.augment must be ssl or light, got {h.augment!r}")
+        if h.augment not in ("ssl", "light", "avid"):
+            raise UserError(f"method.augment must be ssl, light or avid, got {h.augment!r}")
         if getattr(self.audio_backbone, "modality", None) != "audio":
             raise UserError(f"method.audio_backbone: {h.audio_backbone} is not an audio backbone")
 
@@ -86,6 +90,11 @@ class AudioVisualMethod(Method):
         if h.augment == "light":
             return {"clip": build_video_transform("finetune", crop, scale=(0.8, 1.0)),
                     "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels, augment=False)}
+        if h.augment == "avid":
+            return {"clip": build_video_transform("ssl", crop, scale=(0.08, 1.0), jitter=(0.4, 0.4, 0.4, 0.2),
+                                                  jitter_p=1.0, gray_p=0.0, blur_p=0.0),
+                    "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels, gain_db=0.9, time_mask=0,
+                                                   freq_mask=0)}
         return {"clip": build_video_transform("ssl", crop),
                 "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels)}
 
@@ -142,6 +151,10 @@ class AVIDConfig(AudioVisualConfig):
     temperature: float = 0.07  # AVID sec. 4: tau = 0.07
     proj_hidden_dim: int = 512  # AVID projects 512-d features to 128-d with a 2-layer MLP
     proj_dim: int = 128  # AVID: 128-d embeddings
+    # linear layers of each projection and BN after the hidden ones: 2 with BN is SimCLR's head; AVID-CMA's
+    # configs proj_dim [512, 512, 128] are 3 linear layers with ReLU and no BN (models/av_wrapper.py Head)
+    proj_layers: int = 2
+    proj_batch_norm: bool = True
     sync_weight: float = 0.0  # weight of the AVTS in-video term (needs hard_negative); 0: AVID alone
 
 
@@ -156,8 +169,9 @@ class AVID(AudioVisualMethod):
         if h.sync_weight < 0 or (h.sync_weight > 0 and not h.hard_negative):
             raise UserError(f"method.sync_weight={h.sync_weight}: must be >= 0, and > 0 needs method.hard_negative=true "
                             "(the in-video term compares the clip's audio with the same video's audio at another time)")
-        self.video_head = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim)
-        self.audio_head = ProjectionHead(self.audio_backbone.num_features, h.proj_hidden_dim, h.proj_dim)
+        head = {"num_layers": h.proj_layers, "batch_norm": h.proj_batch_norm}
+        self.video_head = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim, **head)
+        self.audio_head = ProjectionHead(self.audio_backbone.num_features, h.proj_hidden_dim, h.proj_dim, **head)
 
     def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` -> unit ``(B, proj_dim)``."""
