@@ -35,12 +35,12 @@ def test_eval_recipe_loads_and_has_a_complete_reference(path):
 
 
 def eval_config_class(path: Path) -> type:
-    """The config class an eval recipe is written for: audio linear probes (``esc50_*``) and AVC accuracy
+    """The config class an eval recipe is written for: audio linear probes (``esc50_*``, ``librispeech_*``) and AVC accuracy
     (``avc_*``) have their own; every other eval recipe is an ``EvalConfig``."""
     from videossl.eval.audio import AudioEvalConfig
     from videossl.eval.avc import AVCEvalConfig
 
-    return {"esc50": AudioEvalConfig, "avc": AVCEvalConfig}.get(path.stem.split("_")[0], EvalConfig)
+    return {"esc50": AudioEvalConfig, "librispeech": AudioEvalConfig, "avc": AVCEvalConfig}.get(path.stem.split("_")[0], EvalConfig)
 
 
 def test_every_eval_recipe_a_pretraining_recipe_names_exists():

@@ -30,7 +30,7 @@ encoder's clip geometry unless the evaluation recipe fixes it.
 """
 
 # eval recipe name fragment -> the ``videossl eval`` subcommand that runs it
-PROTOCOL_COMMANDS = (("esc50", "audio-linear"), ("avc", "avc"), ("finetune", "finetune"), ("linear", "linear"),
+PROTOCOL_COMMANDS = (("esc50", "audio-linear"), ("librispeech", "audio-linear"), ("avc", "avc"), ("finetune", "finetune"), ("linear", "linear"),
                      ("knn", "knn"), ("retrieval", "retrieval"))
 
 
