@@ -33,4 +33,4 @@ def test_method_trains_two_steps(name, frames, tiny_pool, tiny_overrides, tmp_pa
     assert changed, "two optimizer steps left the backbone unchanged"
     clip = encoder_clip(run_dir / "encoder.pt")  # what evaluation will use unless told otherwise
     assert (clip["num_frames"], clip["frame_stride"], clip["crop_size"]) == (
-        frames, cfg.data.frame_stride, cfg.data.crop_size)
+        cfg.data.num_frames, cfg.data.frame_stride, cfg.data.crop_size)

@@ -49,7 +49,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     # DPC
     "r2d3d_18": dpc_resnet.r2d3d_18,
     "r2d3d_34": dpc_resnet.r2d3d_34,
-    "dpc_aggregate": DPCAggregate,  # 2D3D-ResNet + ConvGRU context: DPC / MemDPC fine-tuning (encoder_dpc.pt)
+    "dpc_aggregate": lambda **kw: build_dpc_aggregate(**kw),  # 2D3D-ResNet + ConvGRU context: DPC / MemDPC fine-tuning (encoder_dpc.pt)
     # video transformers (transformers configs)
     "videomae_vit_s16": video_vit.videomae_vit_s16,
     "videomae_vit_b16": video_vit.videomae_vit_b16,
@@ -158,6 +158,15 @@ def describe_backbones() -> list[dict[str, Any]]:
         expected, description = BACKBONE_CARDS.get(name, ("", ""))
         rows.append({"name": name, "params": count_parameters(name), "input": expected, "description": description})
     return rows
+
+
+def build_dpc_aggregate(backbone: str = "r2d3d_18", backbone_kwargs: dict[str, Any] | None = None,
+                        **kwargs: Any) -> DPCAggregate:
+    """``DPCAggregate`` around the registry backbone ``backbone`` (built here, so ``dpc_aggregate.py`` does not import
+    the registry that imports it)."""
+    if kwargs.get("encoder") is None:
+        kwargs["encoder"] = create_backbone(backbone, **dict(backbone_kwargs or {}))
+    return DPCAggregate(backbone, backbone_kwargs, **kwargs)
 
 
 def save_encoder(path: str | Path, backbone: Backbone, name: str, kwargs: dict[str, Any],

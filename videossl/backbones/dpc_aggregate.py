@@ -68,10 +68,9 @@ class DPCAggregate(Backbone):
         super().__init__()
         if num_blocks < 1 or block_frames < 1:
             raise UserError(f"dpc_aggregate: num_blocks and block_frames must be >= 1, got {num_blocks}, {block_frames}")
-        if encoder is None:
-            from . import create_backbone  # the registry imports this module, so resolve it at build time
-
-            encoder = create_backbone(backbone, **dict(backbone_kwargs or {}))
+        if encoder is None:  # the registry entry (backbones/__init__.py: build_dpc_aggregate) builds it by name
+            raise ValueError("DPCAggregate needs its per-block encoder: build it with create_backbone('dpc_aggregate', "
+                             f"backbone={backbone!r}, ...)")
         self.encoder = encoder
         self.num_blocks, self.block_frames = int(num_blocks), int(block_frames)
         d = encoder.num_features

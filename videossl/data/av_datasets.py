@@ -219,4 +219,4 @@ def read_esc50(root: Path, split: str = "train", split_id: int = 1, test_fold: i
 AV_READERS: dict[str, Callable[..., DatasetIndex]] = {
     "kinetics_sounds": read_kinetics_sounds, "audioset": read_audioset, "esc50": read_esc50,
 }
-READERS.update(AV_READERS)  # datasets.py imports this module last, so read_dataset knows these formats
+READERS.update(AV_READERS)  # videossl/data/__init__.py imports this module, so read_dataset knows these formats

@@ -361,5 +361,3 @@ def read_dataset(format: str, root: str, split: str = "train", split_id: int = 1
         raise DatasetError(f"{root}: dataset root does not exist")
     return READERS[format](path, split=split, split_id=split_id, **kw)
 
-
-from . import av_datasets  # noqa: E402,F401  (last: it imports this module) kinetics_sounds, audioset, esc50 join READERS
