@@ -13,7 +13,8 @@ from videossl.config import load_pretrain_config
 from videossl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from videossl.engine.trainer import pretrain
 
-STEPS = 10
+STEPS = 14
+KILL_BEFORE = STEPS - 4  # the last kill aims at most here: T=1 steps are fast, a kill can land a few steps late
 FRAMES = 1  # T=1 keeps each step cheap; the resume logic is the same at any T
 
 
@@ -51,7 +52,8 @@ def test_three_sigkills_at_random_steps_then_resume(straight_run, tiny_pool, tmp
     rng = np.random.default_rng(11)
     for kill in range(3):
         start = checkpoint_step(run_dir)
-        target = start + int(rng.integers(2, 5))  # >= 2 steps past the checkpoint: this process made progress
+        # >= 1 step past the checkpoint (this process made progress), and room left so the run cannot finish first
+        target = max(start + 1, min(start + int(rng.integers(2, 5)), KILL_BEFORE))
         proc = tools.pretrain_process(args + (["train.resume=auto"] if kill else []))
         deadline = time.time() + 600
         while tools.last_logged_step(run_dir) < target and proc.poll() is None and time.time() < deadline:
