@@ -15,12 +15,12 @@ import argparse
 
 
 def _audio_linear_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("encoder", metavar="[EVAL_RECIPE] ENCODER",
-                        help="optional eval recipe (e.g. eval/esc50_linear), then encoder_audio.pt (audio-visual run), "
-                             "encoder.pt (CPC) or random:<audio backbone>")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="AudioEvalConfig overrides, e.g. data.format=esc50 data.root=/data/ESC-50 data.test_fold=1")
-    parser.add_argument("--recipe", default=None, help="YAML with AudioEvalConfig settings (overrides win)")
+    from .commands import add_arguments
+
+    add_arguments(parser, "optional eval recipe (e.g. eval/esc50_linear), then encoder_audio.pt (audio-visual run), "
+                          "encoder.pt (CPC) or random:<audio backbone>",
+                  "AudioEvalConfig overrides, e.g. data.format=esc50 data.root=/data/ESC-50 data.test_fold=1",
+                  "AudioEvalConfig")
 
 
 def _audio_linear(args: argparse.Namespace) -> int:

@@ -251,12 +251,11 @@ def run_avc(cfg: Any) -> dict[str, Any]:
 
 
 def _arguments(parser: Any) -> None:
-    parser.add_argument("encoder", metavar="[EVAL_RECIPE] ENCODER",
-                        help="optional eval recipe (e.g. eval/avc_kinetics_sounds), then the encoder.pt of an L3 / "
-                             "AVE-Net run or its directory (encoder_audio.pt and encoder_avc_head.pt sit beside it)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="AVCEvalConfig overrides, e.g. data.root=/data/kinetics400 data.split=val")
-    parser.add_argument("--recipe", default=None, help="YAML file or recipes/eval name with AVCEvalConfig settings")
+    from .commands import add_arguments
+
+    add_arguments(parser, "optional eval recipe (e.g. eval/avc_kinetics_sounds), then the encoder.pt of an L3 / "
+                          "AVE-Net run or its directory (encoder_audio.pt and encoder_avc_head.pt sit beside it)",
+                  "AVCEvalConfig overrides, e.g. data.root=/data/kinetics400 data.split=val", "AVCEvalConfig")
 
 
 def _run(args: Any) -> int:

@@ -11,12 +11,16 @@ import argparse
 from typing import Callable
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("encoder", metavar="[EVAL_RECIPE] ENCODER",
-                        help="optional eval recipe (recipes/eval/ name or YAML), then encoder.pt or random:<backbone>")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides, e.g. data.root=/data/ucf101 data.format=ucf101 data.split=all")
-    parser.add_argument("--recipe", default=None, help="YAML file or recipes/eval name with EvalConfig settings")
+def add_arguments(parser: argparse.ArgumentParser,
+                  encoder_help: str = "optional eval recipe (recipes/eval/ name or YAML), then encoder.pt or "
+                                      "random:<backbone>",
+                  overrides_help: str = "config overrides, e.g. data.root=/data/ucf101 data.format=ucf101 data.split=all",
+                  config_name: str = "EvalConfig") -> None:
+    """``[EVAL_RECIPE] ENCODER [KEY=VALUE ...] [--recipe R]``, shared by every ``videossl eval`` protocol
+    (``split_recipe_and_encoder`` tells the recipe from the encoder)."""
+    parser.add_argument("encoder", metavar="[EVAL_RECIPE] ENCODER", help=encoder_help)
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides_help)
+    parser.add_argument("--recipe", default=None, help=f"YAML file or recipes/eval name with {config_name} settings")
 
 
 def split_recipe_and_encoder(args: argparse.Namespace) -> tuple[str | None, str, list[str]]:

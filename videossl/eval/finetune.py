@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..engine.schedules import step_schedule
 from .frozen import finish_result, split_ids
 from .vit_finetune import finetune_batch, set_drop_path, with_layer_decay
 
@@ -73,11 +74,8 @@ def finetune_lr_factor(step: int, warmup_steps: int, total_steps: int, steps_per
         return warmup_cosine(step, warmup_steps, total_steps)
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    if name == "constant":
-        return 1.0
-    epoch = step / max(steps_per_epoch, 1)
-    passed = sum(1 for milestone in settings.lr_milestones if epoch >= float(milestone))
-    return float(settings.lr_gamma) ** passed
+    milestones = [] if name == "constant" else [math.ceil(float(m) * steps_per_epoch) for m in settings.lr_milestones]
+    return step_schedule(step, 1.0, milestones, float(settings.lr_gamma))  # the pretraining engine's step decay
 
 
 def build_optimizer(model: VideoClassifier, settings: Any, batch_size: int) -> torch.optim.Optimizer:
