@@ -11,6 +11,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from videossl.config import load_pretrain_config
+from videossl.errors import UserError
 from videossl.losses.contrastive import nt_xent_loss
 from videossl.methods import METHODS, StepInfo
 from videossl.transforms.video import build_video_transform, colour_steps
@@ -113,7 +114,7 @@ def test_simclr_consecutive_pairs_summed_and_bn_free_head():
     z = m.projector(m.backbone(torch.cat(views))).chunk(4)
     expected = sum(nt_xent_loss(z[i], z[i + 1], m.hparams.temperature) for i in range(3))
     assert torch.allclose(m.training_step({"video": views}, StepInfo(0, 10, 0))["loss"], expected, atol=1e-5)
-    with pytest.raises(ValueError, match="method.pairs"):
+    with pytest.raises(UserError, match="method.pairs"):
         build("simclr", "method.pairs=random")
 
 
@@ -134,7 +135,7 @@ def test_swav_video_study_settings():
     assert spec.sampler.rho == 2 and set(spec.transforms) == {"clip"}
     steps = spec.transforms["clip"].pipeline.transforms
     assert steps[0].scale == (0.2, 0.766)
-    with pytest.raises(ValueError, match="num_local=0"):
+    with pytest.raises(UserError, match="num_local=0"):
         build("swav", "method.num_local=2", "method.color_jitter=[0.6,0.6,0.6,0.15]").views()
 
 
@@ -166,9 +167,9 @@ def test_rho_augmentation_reaches_the_gpu_path_and_rejects_bad_values():
     jitters = [t for s in spec.device_transforms[0].per_sample.transforms if isinstance(s, v2.RandomApply)
                for t in s.transforms if isinstance(t, v2.ColorJitter)]
     assert jitters and jitters[0].hue == (-0.15, 0.15)
-    with pytest.raises(ValueError, match="crop_scale"):
+    with pytest.raises(UserError, match="crop_scale"):
         build("moco_v2", "method.crop_scale=[0.9,0.2]").views()
-    with pytest.raises(ValueError, match="color_jitter"):
+    with pytest.raises(UserError, match="color_jitter"):
         build("moco_v2", "method.color_jitter=[0.6,0.6]").views()
 
 

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserError
 from ..config import MethodConfig
 from ..engine.ema import EMATeacher
 from ..engine.schedules import cosine_schedule
@@ -62,7 +63,7 @@ class MoCoV2(Method):
         h = self.hparams
         # MoCo v2: 2-layer MLP head (no BN) on top of the pooled features; rho-MoCo (SlowFast): 3 layers, no BN.
         if h.proj_num_layers < 2:
-            raise ValueError(f"method.proj_num_layers must be >= 2, got {h.proj_num_layers}")
+            raise UserError(f"method.proj_num_layers must be >= 2, got {h.proj_num_layers}")
         self.projector = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim,
                                         num_layers=h.proj_num_layers, batch_norm=False)
         self.key_encoder = EMATeacher(nn.Sequential(self.backbone, self.projector))
@@ -94,7 +95,7 @@ class MoCoV2(Method):
         perm = torch.randperm(inputs.shape[0], generator=gen).to(x.device)
         mine = inputs[perm].chunk(world_size())[rank()]
         if mine.shape[0] % h.key_bn_splits:
-            raise ValueError(f"method.key_bn_splits={h.key_bn_splits} must divide the per-process batch {batch}")
+            raise UserError(f"method.key_bn_splits={h.key_bn_splits} must divide the per-process batch {batch}")
         out = torch.cat([self.key_encoder(part) for part in mine.chunk(h.key_bn_splits)])
         shuffled = gather_no_grad(out)
         keys = torch.empty_like(shuffled)
@@ -159,7 +160,7 @@ class MoCoV3(Method):
         if h.freeze_patch_embed:
             frozen = [p for name, p in self.backbone.named_parameters() if "patch_embed" in name]
             if not frozen:
-                raise ValueError(f"method.freeze_patch_embed: backbone '{cfg.backbone.name}' has no patch embedding")
+                raise UserError(f"method.freeze_patch_embed: backbone '{cfg.backbone.name}' has no patch embedding")
             for p in frozen:
                 p.requires_grad_(False)
         self.momentum_encoder = EMATeacher(nn.Sequential(self.backbone, self.projector))

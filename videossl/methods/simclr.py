@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..errors import UserError
 from ..heads import ProjectionHead
 from ..losses.contrastive import nt_xent_loss
 from .base import Method, StepInfo, concat_views
@@ -43,7 +44,7 @@ class SimCLR(Method):
         super().__init__(cfg)
         h = self.hparams
         if h.pairs not in PAIRINGS:
-            raise ValueError(f"method.pairs must be one of {', '.join(PAIRINGS)}, got {h.pairs!r}")
+            raise UserError(f"method.pairs must be one of {', '.join(PAIRINGS)}, got {h.pairs!r}")
         self.projector = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim, h.proj_layers,
                                         batch_norm=h.proj_batch_norm)
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
 from ..config import MethodConfig
 from ..heads import ProjectionHead, Prototypes
 from ..losses.swav import sinkhorn_knopp, swapped_prediction_loss
@@ -76,7 +77,7 @@ class SwAV(Method):
                                    "color_jitter": list(h.color_jitter), "gray_p": h.gray_p})
             return rho_clip_views(self.cfg.data, h.num_global, augment=augment)
         if list(h.color_jitter) or h.global_scale_max != 1.0:
-            raise ValueError("method.color_jitter / global_scale_max apply to num_local=0 (rho clips) only")
+            raise UserError("method.color_jitter / global_scale_max apply to num_local=0 (rho clips) only")
         return multicrop_views(self.cfg.data, h.num_global, h.num_local, h.local_size, (h.global_scale_min, 1.0),
                                (h.local_scale_min, h.local_scale_max))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ..errors import UserError
 from ..config import MethodConfig
 from ..data.sampling import RhoClipSampler, ViewSpec
 
@@ -31,10 +32,10 @@ def rho_augment(h: Any) -> dict[str, Any]:
     """The ``build_video_transform`` keywords of a ``RhoViewsConfig`` section (or a mapping with its three keys)."""
     scale = tuple(float(s) for s in h["crop_scale"])
     if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] <= 1.0:
-        raise ValueError(f"method.crop_scale must be [min, max] with 0 < min <= max <= 1, got {list(scale)}")
+        raise UserError(f"method.crop_scale must be [min, max] with 0 < min <= max <= 1, got {list(scale)}")
     jitter = [float(j) for j in h["color_jitter"]]
     if jitter and len(jitter) != 4:
-        raise ValueError(f"method.color_jitter must be [brightness, contrast, saturation, hue] or [], got {jitter}")
+        raise UserError(f"method.color_jitter must be [brightness, contrast, saturation, hue] or [], got {jitter}")
     return {"scale": scale, "jitter": tuple(jitter) if jitter else None, "gray_p": float(h["gray_p"])}
 
 
