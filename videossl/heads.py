@@ -4,7 +4,10 @@ Split into a package when it grows past ~500 lines (DINO head, prototypes and de
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -158,3 +161,54 @@ class MAEDecoder(nn.Module):
         x = x.scatter(1, keep_index.unsqueeze(-1).expand(-1, -1, x.shape[-1]), self.embed(visible).to(x.dtype))
         x = x + sinusoid_position_table(num_tokens, x.shape[-1]).to(x.device, x.dtype)
         return self.predict(self.norm(self.blocks(x)))
+
+
+# ---- audio-visual correspondence heads (L3, AVE-Net): saved as encoder_avc_head.pt and read by `videossl eval avc`
+
+
+class L3FusionHead(nn.Sequential):
+    """L3's fusion network (fig. 2): concatenated ``(B, Dv)`` + ``(B, Da)`` features -> fc -> ReLU -> fc ->
+    ``(B, 2)`` logits (class 1 = they correspond). Saved by a run as ``encoder_avc_head.pt`` (``AVC_HEADS`` entry
+    ``l3_fusion``) so ``videossl eval avc`` scores pairs without the method class; ``audio`` records the audio
+    geometry the towers were trained with (rate, seconds, n_mels), which evaluation reuses."""
+
+    num_features = 2  # what save_encoder records: the head's output size
+
+    def __init__(self, video_dim: int, audio_dim: int, hidden_dim: int = 128, audio: dict[str, Any] | None = None):
+        super().__init__(nn.Linear(video_dim + audio_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, 2))
+        self.audio = dict(audio or {})
+
+    def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits."""
+        return self(torch.cat([video_features, audio_features], dim=1))
+
+
+def embedding_head(in_dim: int, dim: int) -> nn.Sequential:
+    """AVE-Net's fc-ReLU-fc ``(..., in_dim)`` -> ``(..., dim)`` (no BN: it also runs per map position)."""
+    return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+
+
+class AVENetHead(nn.Module):
+    """AVE-Net's correspondence head on backbone features: both embedding heads, L2 normalisation, the Euclidean
+    distance and its 1 -> 2 calibration. Saved by a run as ``encoder_avc_head.pt`` (``AVC_HEADS`` entry
+    ``avenet_distance``, sharing the method's modules) so ``videossl eval avc`` scores pairs without the method
+    class; ``audio`` records the audio geometry (rate, seconds, n_mels) the towers were trained with."""
+
+    num_features = 2  # what save_encoder records: the head's output size
+
+    def __init__(self, video_dim: int, audio_dim: int, embed_dim: int = 128, audio: dict[str, Any] | None = None):
+        super().__init__()
+        self.video_head = embedding_head(video_dim, embed_dim)
+        self.audio_head = embedding_head(audio_dim, embed_dim)
+        self.calibrate = nn.Linear(1, 2)
+        self.audio = dict(audio or {})
+
+    def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits from the embeddings' distance."""
+        v = F.normalize(self.video_head(video_features), dim=-1)
+        a = F.normalize(self.audio_head(audio_features), dim=-1)
+        return self.calibrate((v - a).norm(dim=-1, keepdim=True))
+
+
+# encoder_avc_head.pt "backbone" name -> head class, for evaluation without the method classes
+AVC_HEADS: dict[str, type[nn.Module]] = {"l3_fusion": L3FusionHead, "avenet_distance": AVENetHead}

@@ -32,17 +32,12 @@ import torch
 
 from videossl.config import SyntheticConfig, load_config
 from videossl.errors import UserError
-from videossl.methods.avenet import AVENetHead
-from videossl.methods.l3 import L3FusionHead
+from videossl.heads import AVC_HEADS, L3FusionHead
 from videossl.reference import ReferenceConfig
 
 from .config import DEFAULT_CLIP, resolve_eval_recipe
 
 log = logging.getLogger("videossl.eval")
-
-# name recorded in encoder_avc_head.pt -> the head class (built from its saved kwargs, then its weights)
-AVC_HEADS: dict[str, type[torch.nn.Module]] = {"l3_fusion": L3FusionHead, "avenet_distance": AVENetHead}
-
 
 @dataclass
 class AVCDataConfig:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
+from ..heads import AVENetHead, embedding_head
 from .avid import AudioVisualConfig, AudioVisualMethod
 from .base import StepInfo
 
@@ -33,33 +34,6 @@ class AVENetConfig(AudioVisualConfig):
     embed_dim: int = 128  # AVE-Net: 128-d embeddings
     negative_fraction: float = 0.5  # half of the pairs do not correspond (as L3)
     hard_fraction: float = 0.5  # with hard_negative: share of negatives from the same video at another time
-
-
-def embedding_head(in_dim: int, dim: int) -> nn.Sequential:
-    """AVE-Net's fc-ReLU-fc ``(..., in_dim)`` -> ``(..., dim)`` (no BN: it also runs per map position)."""
-    return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
-
-
-class AVENetHead(nn.Module):
-    """AVE-Net's correspondence head on backbone features: both embedding heads, L2 normalisation, the Euclidean
-    distance and its 1 -> 2 calibration. Saved by a run as ``encoder_avc_head.pt`` (``AVC_HEADS`` entry
-    ``avenet_distance``, sharing the method's modules) so ``videossl eval avc`` scores pairs without the method
-    class; ``audio`` records the audio geometry (rate, seconds, n_mels) the towers were trained with."""
-
-    num_features = 2  # what save_encoder records: the head's output size
-
-    def __init__(self, video_dim: int, audio_dim: int, embed_dim: int = 128, audio: dict[str, Any] | None = None):
-        super().__init__()
-        self.video_head = embedding_head(video_dim, embed_dim)
-        self.audio_head = embedding_head(audio_dim, embed_dim)
-        self.calibrate = nn.Linear(1, 2)
-        self.audio = dict(audio or {})
-
-    def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
-        """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits from the embeddings' distance."""
-        v = F.normalize(self.video_head(video_features), dim=-1)
-        a = F.normalize(self.audio_head(audio_features), dim=-1)
-        return self.calibrate((v - a).norm(dim=-1, keepdim=True))
 
 
 class AVENet(AudioVisualMethod):

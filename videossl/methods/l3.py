@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import UserError
+from ..heads import L3FusionHead
 from .avid import AudioVisualConfig, AudioVisualMethod
 from .base import StepInfo
 
@@ -27,23 +27,6 @@ class L3Config(AudioVisualConfig):
     fusion_hidden_dim: int = 128  # L3 fig. 2: fc 1024 -> 128 -> 2
     negative_fraction: float = 0.5  # L3: positives and negatives equally likely
     hard_fraction: float = 0.5  # with hard_negative: share of negatives taken from the same video
-
-
-class L3FusionHead(nn.Sequential):
-    """L3's fusion network (fig. 2): concatenated ``(B, Dv)`` + ``(B, Da)`` features -> fc -> ReLU -> fc ->
-    ``(B, 2)`` logits (class 1 = they correspond). Saved by a run as ``encoder_avc_head.pt`` (``AVC_HEADS`` entry
-    ``l3_fusion``) so ``videossl eval avc`` scores pairs without the method class; ``audio`` records the audio
-    geometry the towers were trained with (rate, seconds, n_mels), which evaluation reuses."""
-
-    num_features = 2  # what save_encoder records: the head's output size
-
-    def __init__(self, video_dim: int, audio_dim: int, hidden_dim: int = 128, audio: dict[str, Any] | None = None):
-        super().__init__(nn.Linear(video_dim + audio_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, 2))
-        self.audio = dict(audio or {})
-
-    def correspondence_logits(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
-        """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits."""
-        return self(torch.cat([video_features, audio_features], dim=1))
 
 
 def audio_geometry(hparams: Any) -> dict[str, Any]:
