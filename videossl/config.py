@@ -97,6 +97,9 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16-mixed on GPU, 32-true on CPU) | 32-true | bf16-mixed | 16-mixed
     run_dir: str = ""  # empty: runs/<method>-<timestamp>
     resume: str = ""  # "" | auto | path/to/last.ckpt
+    # keys (e.g. [optim.lr, train.batch_size]) a resume may change from the checkpoint's config; any other
+    # difference refuses the resume (docs/reliability.md)
+    resume_allow_changes: list[str] = field(default_factory=list)
     log_every: int = 10
     ckpt_every: int = 0  # optimizer steps between checkpoints; 0: end of every epoch only
     progress: bool = True
