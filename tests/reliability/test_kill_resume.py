@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from videossl import files
 from videossl.config import load_pretrain_config
 from videossl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from videossl.engine.trainer import pretrain
@@ -107,7 +108,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(straight_run, 
     assert not list(run_dir.glob(".last.ckpt.tmp-*"))  # ... removes the dead writer's temp file
 
 
-def test_full_disk_during_a_checkpoint_write(tiny_pool, tmp_path, tools):
+def test_full_disk_during_a_checkpoint_write(tiny_pool, tmp_path, tools, monkeypatch):
     """ENOSPC from the kernel without privileges: the temp file the writer opens is a symlink to /dev/full."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
@@ -115,10 +116,12 @@ def test_full_disk_during_a_checkpoint_write(tiny_pool, tmp_path, tools):
     overrides = ["method.name=simclr", "train.ckpt_every=1"]
     pretrain(load_pretrain_config(None, overrides + tools.tiny_args(tiny_pool, run_dir, 2, frames=1)))
     before = (run_dir / "last.ckpt").read_bytes()
-    trap = run_dir / f".last.ckpt.tmp-{os.getpid()}"
+    trap = run_dir / f".last.ckpt.tmp-{os.getpid()}-trap"
     trap.symlink_to("/dev/full")
-    cfg = load_pretrain_config(None, overrides + tools.tiny_args(tiny_pool, run_dir, 4, frames=1,
-                                                                 extra=["train.resume=auto"]))
+    real_temp_name = files._temp_name
+    monkeypatch.setattr(files, "_temp_name", lambda p: trap if p.name == "last.ckpt" else real_temp_name(p))
+    cfg = load_pretrain_config(None, overrides + tools.tiny_args(
+        tiny_pool, run_dir, 4, frames=1, extra=["train.resume=auto", "train.resume_allow_changes=[train.max_steps]"]))
     with pytest.raises(CheckpointError, match=r"could not write checkpoint .*last.ckpt: No space left on device; "
                                               r"the previous checkpoint is kept"):
         pretrain(cfg)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import UserError
+from ..files import torch_save
 from . import audio, dpc_resnet, framewise, pytorchvideo_video, torchvision_video, video_vit
 from .base import Backbone
 from .dpc_aggregate import DPCAggregate
@@ -67,6 +68,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
 }
 
 _CLIP = "video (B, C, T, H, W)"
+ENCODER_FORMAT = "videossl-encoder-v1"  # ``payload["format"]`` of an encoder.pt (checkpoints: videossl-checkpoint-v1)
 # name -> (expected input, description); kept next to BACKBONES so a new entry is one line in each.
 BACKBONE_CARDS: dict[str, tuple[str, str]] = {
     "tiny_r3d": (f"{_CLIP}, C=3, T 4-8, 32-64 px", "tiny 3D ResNet (1 block/stage) for CPU tests"),
@@ -175,15 +177,14 @@ def save_encoder(path: str | Path, backbone: Backbone, name: str, kwargs: dict[s
 
     ``clip``: the geometry and normalisation the encoder was trained with (``num_frames``, ``frame_stride``,
     ``crop_size``, ``mean``, ``std``), which evaluation uses unless told otherwise (``encoder_clip``).
-    Plain tensors and builtins only, so it loads with ``torch.load(..., weights_only=True)``.
+    Plain tensors and builtins only, so it loads with ``torch.load(..., weights_only=True)``. ``format`` says what
+    the file is (``ENCODER_FORMAT``), so a checkpoint given as an encoder, or the reverse, is named as such.
     """
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
-    payload = {"backbone": name, "kwargs": dict(kwargs), "num_features": backbone.num_features,
-               "clip": dict(clip or {}), "state_dict": state}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    payload = {"format": ENCODER_FORMAT, "backbone": name, "kwargs": dict(kwargs),
+               "num_features": backbone.num_features, "clip": dict(clip or {}), "state_dict": state}
+    torch_save(payload, path)  # atomic, unique temp name; a full disk is one line (videossl.files)
 
 
 def encoder_clip(path: str | Path) -> dict[str, Any]:

@@ -6,7 +6,6 @@ unpickling (e.g. a malicious pickle) is refused with a clear error instead of be
 """
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,10 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from ..files import WriteError, torch_save
+
+# what a videossl training checkpoint says it is (``state["format"]``); encoder files say "videossl-encoder"
+CHECKPOINT_FORMAT = "videossl-checkpoint-v1"
 
 
 class CheckpointError(UserError):
@@ -21,35 +24,14 @@ class CheckpointError(UserError):
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write ``state`` to ``path`` atomically: a crash or full disk mid-write leaves the previous file intact."""
+    """Write ``state`` to ``path`` atomically (``videossl.files``): a crash or full disk mid-write leaves the
+    previous file intact, and a disk the user can fix (full, read-only) is one line naming the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _remove_stale_temp_files(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is kept") from None
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Delete ``.<name>.tmp-<pid>`` files left by writers that were killed mid-write (their pid is gone)."""
-    import glob
-
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the process exists (owned by someone else): leave its file alone
+        torch_save({"format": CHECKPOINT_FORMAT, **state}, path)
+    except WriteError as e:
+        raise CheckpointError(str(e).replace("could not write ", "could not write checkpoint ", 1)
+                              .replace("previous file is kept", "previous checkpoint is kept")) from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

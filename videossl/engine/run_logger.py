@@ -2,21 +2,30 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
+from ..files import save_figure, write_text
+
 
 class RunLogger:
-    """Appends one row per logged step to ``metrics.csv`` (columns grow as new keys appear) and mirrors every
-    scalar to TensorBoard. Only rank 0 creates one."""
+    """Keeps one row per logged step in ``metrics.csv`` (columns grow as new keys appear; every write is atomic,
+    ``videossl.files``) and mirrors every scalar to TensorBoard. Only rank 0 creates one.
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+    ``resume_step``: the step of the checkpoint a run starts from (0 for a new run). Rows of later steps, logged
+    by a run killed after its last checkpoint, are dropped, so after a resume each step appears once."""
+
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True, resume_step: int = 0):
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "metrics.csv"
         self.columns: list[str] = []
-        if self.csv_path.is_file():
+        self.rows: list[dict[str, Any]] = []
+        if self.csv_path.is_file() and resume_step > 0:
             with open(self.csv_path, newline="") as f:
                 self.columns = next(csv.reader(f), [])
+            self.rows = [r for r in read_metrics(self.csv_path) if _row_step(r) <= resume_step]
+        self._write()
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -25,27 +34,31 @@ class RunLogger:
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
-        new = [k for k in row if k not in self.columns]
-        if new:
-            self._rewrite_with_columns(self.columns + new if self.columns else list(row))
-        with open(self.csv_path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+        self.columns += [k for k in row if k not in self.columns]
+        self.rows.append(row)
+        self._write()
         if self.writer is not None:
             for k, v in row.items():
                 if k != "step":
                     self.writer.add_scalar(k, v, step)
 
-    def _rewrite_with_columns(self, columns: list[str]) -> None:
-        rows = read_metrics(self.csv_path) if self.csv_path.is_file() else []
-        self.columns = columns
-        with open(self.csv_path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            w.writerows(rows)
+    def _write(self) -> None:
+        text = io.StringIO()
+        w = csv.DictWriter(text, fieldnames=self.columns or ["step"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(self.rows)
+        write_text(self.csv_path, text.getvalue())
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _row_step(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("step") or "inf")
+    except ValueError:
+        return float("inf")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, str]]:
@@ -80,7 +93,7 @@ def plot_metrics(run_dir: str | Path) -> list[Path]:
             ax.set_ylabel(key)
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(run_dir / filename, dpi=100)
+        save_figure(fig, run_dir / filename, dpi=100)
         plt.close(fig)
         written.append(run_dir / filename)
     return written

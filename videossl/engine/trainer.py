@@ -21,9 +21,11 @@ from ..data.build import build_dataset
 from ..data.loader import build_train_loader
 from ..errors import UserError
 from ..methods import METHODS, StepInfo
+from ..files import RunDirLock, make_dir, write_text
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .monitor import COLLAPSE_STD, collapse_stats
 from .optim import apply_schedules, build_optimizer
+from .run_dir import check_resume, resolve_run_dir
 from .run_logger import RunLogger, plot_metrics
 from ..transforms.video import VIDEO_MEAN, VIDEO_STD
 
@@ -53,29 +55,6 @@ def resolve_strategy(train_cfg: DictConfig) -> Any:
     return DDPStrategy(timeout=timedelta(seconds=train_cfg.ddp_timeout_s))
 
 
-def resolve_run_dir(cfg: DictConfig) -> tuple[Path, Path | None]:
-    """Return (run_dir, checkpoint to resume from or None) following ``train.run_dir`` and ``train.resume``."""
-    resume = cfg.train.resume
-    if cfg.train.run_dir:
-        run_dir = Path(cfg.train.run_dir)
-    elif resume == "auto":
-        candidates = sorted(Path("runs").glob(f"{cfg.method.name}-*/last.ckpt"), key=lambda p: p.stat().st_mtime)
-        run_dir = candidates[-1].parent if candidates else None
-        if run_dir is None:
-            run_dir = Path("runs") / f"{cfg.method.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    else:
-        run_dir = Path("runs") / f"{cfg.method.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    if resume == "auto":
-        ckpt = run_dir / "last.ckpt"
-        return run_dir, ckpt if ckpt.is_file() else None
-    if resume:
-        ckpt = Path(resume)
-        if not ckpt.is_file():
-            raise UserError(f"train.resume: checkpoint not found: {ckpt}")
-        return (run_dir if cfg.train.run_dir else ckpt.parent), ckpt
-    return run_dir, None
-
-
 def training_clip(cfg: DictConfig) -> dict[str, Any]:
     """The clip geometry and normalisation of ``cfg.data``, recorded in ``encoder.pt`` for evaluation."""
     d = cfg.data
@@ -91,12 +70,54 @@ def pretrain(cfg: DictConfig) -> Path:
     fabric = Fabric(accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
                     strategy=resolve_strategy(tc), precision=resolve_precision(tc))
     fabric.launch()
-    run_dir, resume_from = resolve_run_dir(cfg)
-    run_dir = Path(fabric.broadcast(str(run_dir)))  # the same directory on every process
+    run_dir, resumed, lock = open_run(cfg, fabric)
+    try:
+        return _pretrain_in(cfg, fabric, run_dir, resumed)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def open_run(cfg: DictConfig, fabric: Any) -> tuple[Path, tuple[Path, dict[str, Any]] | None, RunDirLock | None]:
+    """Pick the run directory, lock it (rank 0: one live run per directory), load and check the checkpoint to
+    resume, and only then write ``config.yaml``. Returns (run_dir, (checkpoint path, checkpoint) or None, lock).
+    Every refusal is a ``UserError`` raised on every process, before any file of the run is touched."""
+    outcome: dict[str, Any] = {"run_dir": "", "resume": "", "error": ""}
+    lock = None
+    if fabric.global_rank == 0:
+        try:
+            run_dir, resume_from = resolve_run_dir(cfg)
+            make_dir(run_dir, "run directory")
+            lock = RunDirLock(run_dir).acquire()
+            if resume_from is None and (run_dir / "last.ckpt").is_file():  # another run got there first
+                raise UserError(f"train.run_dir: {run_dir} already holds a run (last.ckpt); continue it with "
+                                f"train.resume=auto or choose another train.run_dir")
+            outcome.update(run_dir=str(run_dir), resume=str(resume_from or ""))
+        except UserError as e:
+            outcome["error"] = str(e)
+    outcome = fabric.broadcast(outcome)  # the same directory and verdict on every process
+    try:
+        if outcome["error"]:
+            raise UserError(outcome["error"])
+        run_dir, resumed = Path(outcome["run_dir"]), None
+        if outcome["resume"]:
+            path = Path(outcome["resume"])
+            checkpoint = load_checkpoint(path)
+            check_resume(checkpoint, cfg, path)
+            resumed = (path, checkpoint)
+        if fabric.global_rank == 0:
+            write_text(run_dir / "config.yaml", to_yaml(cfg))  # describes last.ckpt from here on
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return run_dir, resumed, lock
+
+
+def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Path, dict[str, Any]] | None) -> Path:
+    """The run itself, in a locked and checked ``run_dir``."""
+    tc = cfg.train
     is_main = fabric.global_rank == 0
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(to_yaml(cfg))
     fabric.seed_everything(tc.seed)  # identical initial weights on every process
 
     # --- model, data, optimizer ---
@@ -125,10 +146,9 @@ def pretrain(cfg: DictConfig) -> Path:
 
     # --- resume ---
     step, epoch, batch_in_epoch = 0, 0, 0
-    if resume_from is not None:
-        ckpt = load_checkpoint(resume_from)
-        method.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+    if resumed is not None:
+        resume_from, ckpt = resumed
+        restore_training_state(method, optimizer, ckpt, resume_from)
         step, epoch, batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
         set_rng_state(ckpt["rng"])
         fabric.print(f"resumed from {resume_from} at step {step}/{total_steps}")
@@ -140,7 +160,7 @@ def pretrain(cfg: DictConfig) -> Path:
             return
         state = {"model": method.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
                  "batch_in_epoch": batch_in_epoch, "rng": rng_state(), "config": to_yaml(cfg),
-                 "total_steps": total_steps}
+                 "total_steps": total_steps, **checkpoint_label(cfg, fabric.world_size)}
         if is_main:
             save_checkpoint(state, run_dir / "last.ckpt")
             name, kwargs = method.encoder_spec()
@@ -149,7 +169,7 @@ def pretrain(cfg: DictConfig) -> Path:
                 save_encoder(run_dir / f"encoder_{suffix}.pt", module, extra_name, extra_kwargs)
         fabric.barrier()
 
-    logger = RunLogger(run_dir) if is_main else None
+    logger = RunLogger(run_dir, resume_step=step) if is_main else None  # drops rows logged after the checkpoint
     bar = None
     if is_main and tc.progress:
         from tqdm.auto import tqdm
@@ -243,6 +263,28 @@ def pretrain(cfg: DictConfig) -> Path:
             plot_metrics(run_dir)
         fabric.print(f"run directory: {run_dir}")
     return run_dir
+
+
+def checkpoint_label(cfg: DictConfig, world_size: int) -> dict[str, Any]:
+    """What a checkpoint says about itself besides its config (``videossl info``-style fields)."""
+    from .. import __version__
+
+    return {"method": str(cfg.method.name), "backbone": str(cfg.backbone.name), "videossl_version": __version__,
+            "torch_version": str(torch.__version__), "world_size": int(world_size),
+            "written": datetime.now().isoformat(timespec="seconds")}
+
+
+def restore_training_state(method: torch.nn.Module, optimizer: Any, ckpt: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's model and optimizer state; a mismatch is one line naming the first differing keys."""
+    try:
+        method.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        details = "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+        raise UserError(f"train.resume: {path} does not fit this model: {details[:400]}") from None
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as e:
+        raise UserError(f"train.resume: the optimizer state in {path} does not fit this optimizer: {e}") from None
 
 
 def sync_batchnorm(method: torch.nn.Module, enabled: bool, world_size: int, device_type: str) -> torch.nn.Module:
