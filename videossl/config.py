@@ -95,7 +95,7 @@ class TrainConfig:
     strategy: str = "auto"  # auto | ddp
     ddp_timeout_s: float = 1800.0  # ddp: a collective waiting this long for a dead or hung peer fails (torch's default)
     precision: str = "auto"  # auto (bf16-mixed on GPU, 32-true on CPU) | 32-true | bf16-mixed | 16-mixed
-    run_dir: str = ""  # empty: runs/<method>-<timestamp>
+    run_dir: str = ""  # empty: runs/<method>-<timestamp>-<random>; one live run per directory (run.lock)
     resume: str = ""  # "" | auto | path/to/last.ckpt
     # keys (e.g. [optim.lr, train.batch_size]) a resume may change from the checkpoint's config; any other
     # difference refuses the resume (docs/reliability.md)
@@ -144,6 +144,8 @@ def read_yaml(path: str | Path | None) -> DictConfig:
         raise UserError(f"{path}: not valid YAML: {first}") from None
     if not isinstance(loaded, DictConfig):
         raise UserError(f"{path}: a recipe must be a mapping of sections, got a list")
+    if len(loaded) == 0:
+        raise UserError(f"{path}: the recipe is empty (no settings); give at least its method.name")
     return loaded
 
 
@@ -259,8 +261,12 @@ def load_config(schema: Any, recipe: str | Path | None = None, overrides: list[s
     return merge_into_schema(instance, (read_yaml(recipe), str(recipe or "")), (parse_overrides(overrides or []), "overrides"))
 
 
-def load_pretrain_config(recipe: str | Path | None, overrides: list[str] | None = None) -> DictConfig:
-    """The full pretraining config: the method's dataclass is picked by ``method.name``."""
+def load_pretrain_config(recipe: str | Path | None, overrides: list[str] | None = None,
+                         hardware: bool = True) -> DictConfig:
+    """The full pretraining config: the method's dataclass is picked by ``method.name``. Every setting is
+    range-checked (``config_checks``); ``hardware=False`` skips checking that ``train.accelerator`` exists here
+    (for reading a finished run's config on another machine)."""
+    from .config_checks import check_pretrain_config
     from .methods import METHODS
 
     file_cfg, cli_cfg = read_yaml(recipe), parse_overrides(overrides or [])
@@ -270,7 +276,8 @@ def load_pretrain_config(recipe: str | Path | None, overrides: list[str] | None 
         hint = f"; did you mean '{close[0]}'?" if close else f"; choose from {', '.join(sorted(METHODS))}"
         raise UserError(f"unknown method '{name}'{hint}")
     schema = Config(method=METHODS[name].Config())
-    return merge_into_schema(schema, (file_cfg, str(recipe or "")), (cli_cfg, "overrides"))
+    cfg = merge_into_schema(schema, (file_cfg, str(recipe or "")), (cli_cfg, "overrides"))
+    return check_pretrain_config(cfg, hardware=hardware)
 
 
 def to_yaml(cfg: DictConfig) -> str:

@@ -1,6 +1,6 @@
 """Which directory a run writes to, and whether a checkpoint may be resumed under the requested config.
 
-* A new run without ``train.run_dir`` gets ``runs/<method>-<YYYYmmdd-HHMMSS>-<4 random hex>``: runs started in
+* A new run without ``train.run_dir`` gets ``runs/<method>-<YYYYmmdd-HHMMSS>-<8 random hex>``: runs started in
   the same second (a job array) never share a directory.
 * ``train.resume=auto`` without ``train.run_dir`` continues the newest ``runs/<method>-*`` run whose
   ``config.yaml`` has the same settings as the requested config (runtime-only keys and
@@ -38,7 +38,7 @@ STRUCTURAL_PREFIXES = ("backbone.kwargs.",)
 
 def new_run_dir(method: str) -> Path:
     """``runs/<method>-<timestamp>-<random>``; the suffix comes from ``os.urandom``, not the seeded torch RNG."""
-    return Path("runs") / f"{method}-{datetime.now():%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+    return Path("runs") / f"{method}-{datetime.now():%Y%m%d-%H%M%S}-{os.urandom(4).hex()}"
 
 
 def flat_config(cfg: DictConfig | dict[str, Any] | str) -> dict[str, Any]:
