@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from videossl.errors import UserError
+from videossl.files import save_figure, write_text
 
 FITNESS_COLUMNS = ("zipf_kl", "uniform_kl", "knn_top1", "fitness", "cluster_sizes", "minutes", "run_dir")
 SELECT = ("zipf", "knn")
@@ -172,7 +173,7 @@ def plot_fitness(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xticks(gens)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -185,7 +186,7 @@ def write_best_recipe(recipe: Path, overrides: list[str], weights: dict[str, flo
     merged = OmegaConf.merge(read_yaml(recipe), parse_overrides(overrides))
     merged.method.weights = dict(weights)
     text = OmegaConf.to_yaml(merged)
-    path.write_text(f"# Written by `videossl search elo` from {recipe}: {note}\n{text}")
+    write_text(path, f"# Written by `videossl search elo` from {recipe}: {note}\n{text}")
     load_pretrain_config(path)  # the written recipe loads (typed keys, known method)
 
 
@@ -196,7 +197,7 @@ def summarize(rows: list[dict[str, Any]], out: Path, args: argparse.Namespace) -
                "best": {k: best[k] for k in ("generation", "id", *tasks(), "zipf_kl", "uniform_kl", "knn_top1")},
                "spearman_zipf_vs_knn": spearman(zipf, knn), "spearman_uniform_vs_knn": spearman(uniform, knn),
                "minutes": round(sum(r["minutes"] for r in rows), 2)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(out / "summary.json", json.dumps(summary, indent=2))
     plot_fitness(rows, out / "fitness.png")
     note = (f"best of {len(rows)} candidates by {args.select} fitness (generation {best['generation']}, id {best['id']}, "
             f"zipf_kl {best['zipf_kl']:.4f}, knn_top1 {best['knn_top1']:.3f} after {args.steps} steps)")
@@ -214,7 +215,7 @@ def check_settings(out: Path, args: argparse.Namespace) -> None:
         if changed:
             raise UserError(f"{out} holds a search with other settings ({', '.join(changed)} differ); "
                             f"rerun with the same options to resume, or use another --out")
-    path.write_text(json.dumps(settings, indent=2))
+    write_text(path, json.dumps(settings, indent=2))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

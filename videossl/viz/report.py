@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
+from ..files import make_dir, write_text
 
 CURVES = ("loss.png", "lr.png", "collapse.png")
 PROTOCOL_FILES = ("linear.json", "knn.json", "retrieval.json", "finetune.json")
@@ -229,9 +230,8 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_esc(title)}</title>"
             f"<style>{STYLE}</style><script>{SELF_CHECK}</script></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")
     path = Path(out) if out else run_dir / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    make_dir(path.parent, "report folder")
+    return write_text(path, page)
 
 
 def _count_rows(run_dir: Path) -> int:
