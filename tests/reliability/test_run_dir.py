@@ -152,6 +152,13 @@ def test_an_allowed_change_is_accepted_and_logged(tiny_pool, tmp_path, tools, ca
     assert "lr: 0.002" in (run_dir / "config.yaml").read_text()
 
 
+def test_an_unknown_allowed_key_is_refused(tiny_pool, tmp_path, tools):
+    run_dir = tmp_path / "run"
+    run(tools, tiny_pool, run_dir)
+    with pytest.raises(UserError, match="train.resume_allow_changes: unknown key.* optim.lrr"):
+        run(tools, tiny_pool, run_dir, extra=["train.resume=auto", "train.resume_allow_changes=[optim.lrr]"])
+
+
 def test_a_checkpoint_says_what_it_is(tiny_pool, tmp_path, tools):
     run_dir = run(tools, tiny_pool, tmp_path / "run")
     ckpt = load_checkpoint(run_dir / "last.ckpt")

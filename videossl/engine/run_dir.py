@@ -96,6 +96,10 @@ def check_resume(checkpoint: dict[str, Any], cfg: DictConfig, path: Path) -> lis
                         f"({_fmt(structural)}); a checkpoint resumes only under its own method, backbone and "
                         f"optimizer: start a new run (or fine-tune its encoder.pt)")
     allowed = set(cfg.train.resume_allow_changes)
+    unknown = sorted(k for k in allowed if k not in requested)
+    if unknown:
+        raise UserError(f"train.resume_allow_changes: unknown key(s) {', '.join(unknown)}; list full keys such as "
+                        f"optim.lr or train.batch_size")
     refused = [d for d in differences if d[0] not in allowed]
     if refused:
         keys = ", ".join(d[0] for d in refused)
