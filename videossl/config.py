@@ -256,9 +256,14 @@ def merge_into_schema(schema: Any, *layers: tuple[DictConfig, str]) -> DictConfi
 
 
 def load_config(schema: Any, recipe: str | Path | None = None, overrides: list[str] | None = None) -> DictConfig:
-    """A typed config from a dataclass ``schema`` (class or instance), a YAML recipe and overrides."""
+    """A typed config from a dataclass ``schema`` (class or instance), a YAML recipe and overrides; a schema with a
+    table in ``config_checks.SCHEMA_RULES`` (the eval configs) is range-checked."""
+    from .config_checks import check_settings, schema_rules
+
     instance = schema() if isinstance(schema, type) else schema
-    return merge_into_schema(instance, (read_yaml(recipe), str(recipe or "")), (parse_overrides(overrides or []), "overrides"))
+    cfg = merge_into_schema(instance, (read_yaml(recipe), str(recipe or "")), (parse_overrides(overrides or []), "overrides"))
+    check_settings(cfg, schema_rules(type(instance)))  # the eval configs' ranges (config_checks.SCHEMA_RULES)
+    return cfg
 
 
 def load_pretrain_config(recipe: str | Path | None, overrides: list[str] | None = None,

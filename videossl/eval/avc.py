@@ -77,13 +77,9 @@ class AVCEvalConfig:
 
 def load_avc_config(encoder: str, recipe: str | None = None, overrides: list[str] | None = None) -> Any:
     """``AVCEvalConfig`` from an optional recipe (path or ``eval/<name>``), ``a.b=value`` overrides, then
-    ``encoder``; checks the values a schema cannot."""
+    ``encoder``; ``load_config`` range-checks every setting (``videossl.config_checks``)."""
     path = resolve_eval_recipe(recipe) if recipe else None
-    cfg = load_config(AVCEvalConfig, path, list(overrides or []) + [f"encoder={encoder}"])
-    if int(cfg.pairs_per_video) < 1 or int(cfg.data.batch_size) < 1 or int(cfg.data.max_videos) < 0:
-        raise UserError(f"pairs_per_video and data.batch_size must be >= 1 and data.max_videos >= 0, got "
-                        f"{cfg.pairs_per_video}, {cfg.data.batch_size}, {cfg.data.max_videos}")
-    return cfg
+    return load_config(AVCEvalConfig, path, list(overrides or []) + [f"encoder={encoder}"])
 
 
 def resolve_artefacts(cfg: Any) -> tuple[Path, Path, Path]:

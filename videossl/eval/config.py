@@ -173,45 +173,16 @@ class EvalConfig:
 
 
 def validate_eval_config(cfg: Any) -> Any:
-    """Check the values a schema cannot (choices, ranges); raise ``UserError`` naming the key."""
-    split = str(cfg.data.split)
-    if split not in SPLIT_CHOICES:
-        raise UserError(f"data.split: '{split}' is not one of {', '.join(SPLIT_CHOICES)}")
+    """The checks a range table cannot make; ``load_config`` has range-checked every setting already
+    (``videossl.config_checks``: split, counts, lr, optimizers, fine-tuning regularisers, device, ...)."""
+    from videossl.config_checks import check_random_encoder
+
     if not cfg.encoder:
         raise UserError("encoder: give a path to encoder.pt or 'random:<backbone>'")
-    for key, value in (("test.num_clips", cfg.test.num_clips), ("test.num_crops", cfg.test.num_crops),
-                       ("linear.train_clips", cfg.linear.train_clips), ("knn.k", cfg.knn.k),
-                       ("data.num_frames", cfg.data.num_frames), ("data.frame_stride", cfg.data.frame_stride),
-                       ("data.batch_size", cfg.data.batch_size)):
-        if int(value) < 1:
-            raise UserError(f"{key}: must be >= 1, got {value}")
-    if int(cfg.test.num_crops) not in (1, 3):
-        raise UserError(f"test.num_crops: must be 1 (center) or 3 (two sides + center), got {cfg.test.num_crops}")
-    if float(cfg.knn.temperature) <= 0:
-        raise UserError(f"knn.temperature: must be > 0, got {cfg.knn.temperature}")
-    for key, opt, allowed in (("linear.optimizer", cfg.linear.optimizer, ("sgd", "adamw")),
-                              ("finetune.optimizer", cfg.finetune.optimizer, ("sgd", "adamw", "adam"))):
-        if opt not in allowed:
-            raise UserError(f"{key}: '{opt}' is not one of {', '.join(allowed)}")
-    if cfg.linear.classifier not in ("logistic", "svm") or float(cfg.linear.svm_c) <= 0:
-        raise UserError(f"linear.classifier: one of logistic, svm (got '{cfg.linear.classifier}'); linear.svm_c > 0")
-    if cfg.finetune.lr_schedule not in ("cosine", "constant", "step"):
-        raise UserError(f"finetune.lr_schedule: '{cfg.finetune.lr_schedule}' is not one of cosine, constant, step")
-    if not 0.0 <= float(cfg.finetune.strength) <= 1.0:
-        raise UserError(f"finetune.strength: must be in [0, 1], got {cfg.finetune.strength}")
-    ft = cfg.finetune
-    for key, value, low, high in (("layer_decay", ft.layer_decay, 0.0, 1.0), ("drop_path", ft.drop_path, 0.0, 0.99),
-                                  ("label_smoothing", ft.label_smoothing, 0.0, 0.99),
-                                  ("mixup_switch_prob", ft.mixup_switch_prob, 0.0, 1.0)):
-        if not low <= float(value) <= high or (key == "layer_decay" and float(value) == 0.0):
-            raise UserError(f"finetune.{key}: must be in {'(' if key == 'layer_decay' else '['}{low}, {high}], got {value}")
-    if float(ft.mixup_alpha) < 0 or float(ft.cutmix_alpha) < 0:
-        raise UserError(f"finetune.mixup_alpha / cutmix_alpha: must be >= 0, got {ft.mixup_alpha} / {ft.cutmix_alpha}")
+    check_random_encoder("encoder", cfg.encoder)
     from .multi_view import validate_multi_view
 
     validate_multi_view(cfg.test)
-    if any(int(k) < 1 for k in cfg.retrieval.ks):
-        raise UserError(f"retrieval.ks: every k must be >= 1, got {list(cfg.retrieval.ks)}")
     return cfg
 
 
