@@ -65,7 +65,7 @@ class Num:
     def allows(self, v: Any) -> bool:
         if v is None:
             return self.none_ok
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
             return False
         if self.integer and v != int(v):
             return False

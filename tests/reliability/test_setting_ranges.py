@@ -234,18 +234,24 @@ def test_every_method_default_config_passes():
 
 
 def test_every_recipe_passes_the_checks():
-    """tests/test_recipes.py loads every pretraining recipe; the eval recipes are checked here with their table."""
-    from videossl.config_checks import check_settings, eval_rules
+    """As tests/test_recipes.py: every pretraining recipe, and every eval recipe with its config class (load_config
+    applies the eval tables of config_checks.SCHEMA_RULES)."""
+    from videossl.config import load_config
     from videossl.eval.config import EVAL_RECIPES_DIR
 
     for path in sorted(RECIPES.glob("*.yaml")):
         load_pretrain_config(path)
     kinds = {"esc50": "audio", "librispeech": "audio", "avc": "avc"}
     for path in sorted(EVAL_RECIPES_DIR.glob("*.yaml")):
-        kind = kinds.get(path.stem.split("_")[0], "video")
-        schema = _eval_schema(kind)
-        cfg = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path))
-        check_settings(cfg, eval_rules(kind))
+        load_config(_eval_schema(kinds.get(path.stem.split("_")[0], "video")), path)
+
+
+def test_every_eval_config_class_has_its_table():
+    """config_checks finds the eval tables by class name; a renamed class must not lose its checks silently."""
+    from videossl.config_checks import schema_rules
+
+    for kind in ("video", "audio", "avc"):
+        assert schema_rules(_eval_schema(kind)), kind
 
 
 def _eval_schema(kind: str):
@@ -306,8 +312,15 @@ def test_the_checks_name_the_same_choices_as_the_code_that_uses_them():
     from videossl.data.decode import DECODERS
     from videossl.engine import optim
 
+    from videossl.config_checks import eval_rules
+    from videossl.eval.config import SPLIT_CHOICES
+    from videossl.eval.multi_view import COMBINE_CHOICES
+
     assert OPTIMIZERS == optim.OPTIMIZERS and LR_SCHEDULES == optim.LR_SCHEDULES
     assert set(backbone_names()) == set(BACKBONES) and set(decoder_names()) == set(DECODERS)
+    rules = eval_rules("video")
+    assert rules["data.split"].names() == list(SPLIT_CHOICES)
+    assert rules["test.multi_view_combine"].names() == list(COMBINE_CHOICES)
 
 
 def test_random_values_load_or_name_their_key():
@@ -316,7 +329,7 @@ def test_random_values_load_or_name_their_key():
 
     rng = random.Random(0)
     numeric = sorted(k for k, rule in PRETRAIN_RULES.items() if isinstance(rule, Num))
-    values = [0, -1, 1, 3, 10**9, -(10**9), 0.5, 1.5, 1e-9, math.inf, -math.inf, math.nan]
+    values = [0, -1, 1, 3, 10**9, -(10**9), 10**400, 0.5, 1.5, 1e-9, math.inf, -math.inf, math.nan]
     for _ in range(60):
         key, value = rng.choice(numeric), rng.choice(values)
         rule = PRETRAIN_RULES[key]
