@@ -128,7 +128,7 @@ def test_resume_auto_without_a_run_dir_continues_only_a_run_with_the_same_settin
     (["train.batch_size=2"], "train.batch_size 4 -> 2"),
     (["optim.name=sgd"], "trained with other optim.name"),
     (["method.name=byol"], "trained with other method.name"),
-    (["backbone.name=tiny_vit"], "trained with other backbone.name"),
+    (["backbone.name=tiny_r2d"], "trained with other backbone.name"),
 ], ids=["lr", "batch", "optimizer", "method", "backbone"])
 def test_a_resume_with_other_settings_is_refused_before_config_yaml_is_written(change, phrase, tiny_pool, tmp_path,
                                                                                tools):

@@ -50,8 +50,6 @@ def resolve_strategy(train_cfg: DictConfig) -> Any:
 
     from lightning.fabric.strategies import DDPStrategy
 
-    if train_cfg.ddp_timeout_s <= 0:
-        raise UserError(f"train.ddp_timeout_s must be positive, got {train_cfg.ddp_timeout_s}")
     return DDPStrategy(timeout=timedelta(seconds=train_cfg.ddp_timeout_s))
 
 
