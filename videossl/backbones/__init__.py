@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import pickle
 from pathlib import Path
 from typing import Any, Callable
 
@@ -190,31 +189,50 @@ def save_encoder(path: str | Path, backbone: Backbone, name: str, kwargs: dict[s
 def encoder_clip(path: str | Path) -> dict[str, Any]:
     """The ``clip`` record of an ``encoder.pt`` (``{}`` for files written before it existed or unreadable ones;
     ``load_encoder`` reports those)."""
+    from ..loading import read_torch_file
+
     try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+        payload = read_torch_file(path, "encoder file", mmap=True, verify=False)
     except Exception:  # load_encoder gives the user-facing error
         return {}
-    return dict(payload.get("clip") or {}) if isinstance(payload, dict) else {}
+    clip = payload.get("clip") if isinstance(payload, dict) else None
+    return dict(clip) if isinstance(clip, dict) else {}
 
 
 def load_encoder(path: str | Path, map_location: str = "cpu") -> Backbone:
     """Rebuild the backbone saved by ``save_encoder`` (``weights_only=True``).
 
-    The ``pretrained`` path it was first built from is not read again: the saved weights replace it.
+    The ``pretrained`` path it was first built from is not read again: the saved weights replace it. A file that
+    is not a videossl encoder (missing, empty, truncated, text, another format, a pickle that would run code, a
+    torch file without videossl's keys, a training checkpoint ``last.ckpt``) is a ``UserError`` on one line saying
+    what the file is (``videossl.loading``).
     """
+    from ..loading import ENCODER_KEYS, describe_payload, file_kind, read_torch_file, sibling_hint
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"encoder file not found: {path}")
+    payload = read_torch_file(path, "encoder file", map_location=map_location)
+    kind = file_kind(payload)
+    if kind == "checkpoint":
+        raise UserError(f"{path}: this is a videossl checkpoint, not an encoder file; pass encoder.pt"
+                        f"{sibling_hint(path, 'encoder.pt')}")
+    if kind != "encoder" or not ENCODER_KEYS <= set(payload):
+        raise UserError(f"{path}: not an encoder file written by videossl (it is a torch file holding "
+                        f"{describe_payload(payload)}; an encoder.pt has the keys backbone, kwargs, state_dict)")
+    name, kwargs = payload["backbone"], payload["kwargs"]
+    if not isinstance(name, str) or not isinstance(kwargs, dict) or not isinstance(payload["state_dict"], dict):
+        raise UserError(f"{path}: a damaged encoder file (backbone, kwargs or state_dict has the wrong type)")
+    if name not in BACKBONES:
+        raise UserError(f"{path}: the encoder's backbone {name!r} is not known to this videossl version "
+                        f"(`videossl list backbones` lists them)")
+    kwargs = {k: v for k, v in kwargs.items() if k != "pretrained"}
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
-        raise UserError(f"refusing to load {path}: it is not a plain-tensor encoder file ({first[:160]})") from None
-    except (RuntimeError, EOFError, ValueError) as e:
-        raise UserError(f"cannot read encoder file {path}: {str(e).splitlines()[0][:200]}") from None
-    if not isinstance(payload, dict) or not {"backbone", "kwargs", "state_dict"} <= set(payload):
-        raise UserError(f"{path}: not an encoder file written by videossl (expected keys backbone, kwargs, state_dict)")
-    kwargs = {k: v for k, v in payload["kwargs"].items() if k != "pretrained"}
-    backbone = create_backbone(payload["backbone"], **kwargs)
-    backbone.load_state_dict(payload["state_dict"])
+        backbone = create_backbone(name, **kwargs)
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError(f"{path}: cannot rebuild backbone {name!r} from the saved settings {sorted(kwargs)}: "
+                        f"{' '.join(str(e).split()) or type(e).__name__}") from None
+    try:
+        backbone.load_state_dict(payload["state_dict"])
+    except RuntimeError as e:
+        first = " ".join(str(e).split(". ")[0].split())
+        raise UserError(f"{path}: the saved weights do not fit backbone {name!r} ({first})") from None
     return backbone

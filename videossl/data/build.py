@@ -10,9 +10,28 @@ from ..errors import UserError
 from .sampling import ViewSpec
 
 
+def known_formats() -> list[str]:
+    """Every ``data.format``: the dataset readers and ``synthetic``."""
+    from .datasets import READERS
+
+    return sorted([*READERS, "synthetic"])
+
+
+def check_format(fmt: str) -> None:
+    """``UserError`` naming the valid formats (and the closest one) when ``fmt`` is not a ``data.format``."""
+    formats = known_formats()
+    if fmt not in formats:
+        import difflib
+
+        close = difflib.get_close_matches(str(fmt), formats, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UserError(f"data.format: unknown format '{fmt}'{hint}; valid formats: {', '.join(formats)}")
+
+
 def resolve_data_root(data_cfg: DictConfig) -> tuple[str, str]:
     """``(format, root)`` for the reader; ``format=synthetic`` generates (once, cached) and points at its folders."""
     if data_cfg.format != "synthetic":
+        check_format(data_cfg.format)
         if not data_cfg.root:
             raise UserError(f"data.root is empty: set it to the {data_cfg.format} dataset folder")
         if not Path(data_cfg.root).exists():

@@ -5,7 +5,7 @@
     videossl data prepare SOURCE OUT [--short-side 128] [--fps 16] [--gop 16] [--workers 2]
 
 SOURCE is a folder of videos (searched recursively; ``<class>/<file>`` gives the label), a CSV manifest
-``path,label[,start,end]``, or with ``--format`` any dataset reader (``ucf101``, ``kinetics``...).
+``path,label[,start,end]``, one video file, or with ``--format`` any dataset reader (``ucf101``, ``kinetics``...).
 ``check`` probes and decodes (first, middle and last frame, and a little audio) every file in worker
 processes and kills a worker that takes longer than ``--timeout`` on one file, so a hanging file cannot
 hang the scan; it prints one line per bad file and exits 1 if any. ``prepare`` re-encodes with the
@@ -16,6 +16,7 @@ complete) and writes ``OUT/manifest.csv`` (``path,label``; paths relative to OUT
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import subprocess
@@ -40,10 +41,12 @@ class Item(NamedTuple):
 
 
 def list_inputs(source: str, format: str | None = None, split: str = "train", annotations: str | None = None) -> list[Item]:
-    """The videos of a folder (recursive), a CSV manifest, or a dataset reader's split."""
+    """The videos of a folder (recursive), a CSV manifest, one video file, or a dataset reader's split."""
     src = Path(source).expanduser()
     if not src.exists():
         raise UserError(f"{src}: no such file or folder")
+    if format is None and src.is_file() and _is_media_file(src):  # one video: check / prepare just that file
+        return [Item(src, "", relpath=src.name)]
     if format is None and src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         if not files:
@@ -64,6 +67,20 @@ def list_inputs(source: str, format: str | None = None, split: str = "train", an
     if not items:
         raise UserError(f"{src}: the {format or 'csv'} manifest lists no videos")
     return items
+
+
+def _is_media_file(path: Path) -> bool:
+    """A video (or audio) file by suffix or by content (MP4 / Matroska / AVI / Ogg signatures)."""
+    from videossl.data.datasets import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+
+    if path.suffix.lower() in (*VIDEO_SUFFIXES, *VIDEO_EXTENSIONS, *AUDIO_EXTENSIONS):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" or head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"OggS"))
 
 
 # ------------------------------------------------------------------------------------------- check
@@ -101,7 +118,8 @@ def _check_worker(connection, decoder_name: str) -> None:
 def check_files(paths: list[str], decoder_name: str = "decord", timeout: float = 60.0, workers: int = 2,
                 progress: bool = True) -> dict[str, str]:
     """``{path: reason}`` for every bad file. Each file is checked in a worker process; a worker that
-    spends more than ``timeout`` seconds on one file is killed and the file reported as hanging."""
+    spends more than ``timeout`` seconds on one file is killed and the file reported as hanging (``timeout``
+    0: no limit, as ``data.decode_timeout_s=0``)."""
     import multiprocessing
 
     from tqdm import tqdm
@@ -131,7 +149,8 @@ def check_files(paths: list[str], decoder_name: str = "decord", timeout: float =
                         bad[current] = reason
                     worker[2] = None
                     bar.update()
-                elif current is not None and (time.monotonic() - started > timeout or not process.is_alive()):
+                elif current is not None and ((timeout > 0 and time.monotonic() - started > timeout)
+                                              or not process.is_alive()):
                     died = process.is_alive() is False and process.exitcode not in (None, 0)
                     bad[current] = (f"{current}: decoder crashed (exit code {process.exitcode})" if died
                                     else f"{current}: decoding took longer than {timeout:g} s (hangs?)")
@@ -241,7 +260,7 @@ def prepare_dataset(items: list[Item], out: str | Path, short_side: int | None =
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="folder of videos (recursive), a CSV manifest path,label[,start,end], "
-                                       "or a dataset root with --format")
+                                       "one video file, or a dataset root with --format")
     parser.add_argument("--format", default=None, help="dataset reader for SOURCE (csv, ucf101, hmdb51, kinetics, ...)")
     parser.add_argument("--split", default="train", help="split to read with --format (default: train)")
     parser.add_argument("--annotations", default=None, help="folder with the annotation files, with --format")
@@ -276,13 +295,16 @@ def run_make_synthetic(args: argparse.Namespace) -> int:
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     _add_source(parser)
     parser.add_argument("--decoder", default="decord", help="decoder backend to check with (default: decord)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per file (default: 60)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds allowed per file; 0: no limit (default: 60)")
     parser.add_argument("--report", default=None, help="also write the bad files' lines to this text file")
 
 
 def run_check(args: argparse.Namespace) -> int:
     from videossl.data.decode import create_decoder
 
+    if not math.isfinite(args.timeout) or args.timeout < 0:
+        raise UserError(f"--timeout must be >= 0 seconds (0: no limit), got {args.timeout:g}")
     create_decoder(args.decoder)  # unknown / unavailable backend: a UserError before any work
     items = list_inputs(args.source, args.format, args.split, args.annotations)
     bad = check_files([str(i.path) for i in items], args.decoder, args.timeout, args.workers)
@@ -291,7 +313,8 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"BAD {line}")
     if args.report:
         Path(args.report).write_text("".join(f"{line}\n" for line in lines))
-    print(f"checked {len(items)} files with {args.decoder}: {len(items) - len(bad)} good, {len(bad)} bad")
+    print(f"checked {len(items)} file{'' if len(items) == 1 else 's'} with {args.decoder}: {len(items) - len(bad)} good, "
+          f"{len(bad)} bad")
     return 1 if bad else 0
 
 

@@ -68,6 +68,23 @@ def find_annotation(root: Path, annotations: str | None, names: list[str], what:
     raise DatasetError(f"{what}: none of {names} found in {where} (pass annotations=<dir>)")
 
 
+def _check_text_file(path: Path, expected: str) -> None:
+    """``DatasetError`` when ``path`` is a media or other binary file where a text annotation file belongs."""
+    suffix = path.suffix.lower()
+    kind = ("a video file" if suffix in VIDEO_EXTENSIONS else "an image file" if suffix in IMAGE_EXTENSIONS
+            else "an audio file" if suffix in AUDIO_EXTENSIONS else None)
+    if kind is None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError:
+            return  # read_lines reports it
+        if b"\x00" not in head:
+            return
+        kind = "a video file" if head[4:8] == b"ftyp" else "a binary file"
+    raise DatasetError(f"{path} is {kind}, not {expected}")
+
+
 def read_lines(path: Path) -> list[str]:
     """Non-empty lines with CRLF and trailing blanks removed."""
     try:
@@ -131,6 +148,7 @@ def read_csv(root: Path, split: str = "train", annotations: str | None = None, v
     (one name per line), else sorted names / ``"0".."N"``.
     """
     file = root if root.is_file() else find_annotation(root, annotations, [f"{split}.csv", f"{split}.txt"], "csv")
+    _check_text_file(file, "a CSV manifest (path,label[,start,end])")
     base = Path(video_root) if video_root else file.parent
     rows = []
     for n, line in enumerate(read_lines(file), 1):

@@ -6,6 +6,7 @@ Its entries come from a ``DatasetIndex`` (``videossl.data.datasets.read_dataset`
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,6 +74,12 @@ class _BadFile(Exception):
         self.path, self.reason = path, reason
 
 
+def _generic_reason(bad: _BadFile) -> str:
+    """The reason without the file's own name, so the same error on two files compares equal."""
+    name = Path(bad.path).name
+    return bad.reason.replace(bad.path, "FILE").replace(name, "FILE") if name else bad.reason
+
+
 class VideoDataset:
     """Map-style dataset: ``dataset[i]`` or ``dataset[(i, epoch)]`` -> one sample dict.
 
@@ -85,17 +92,25 @@ class VideoDataset:
     scope, so a key gives the same sample in any worker, after any resume. A file that fails to probe or
     decode is skipped: attempt ``k`` loads another index drawn from that attempt's rng, ``num_skipped``
     counts it, one warning per file goes to the ``videossl.data`` logger and ``path<TAB>reason`` to
-    ``bad_file_log``. A probe + decode that takes longer than ``decode_timeout_s`` (0: no limit) counts as a
-    broken file too (``videossl.data.timeout``). After ``max_retries`` consecutive failures a ``DatasetError``
-    says so.
+    ``bad_file_log`` (default: a private temp file; ``videossl.data.bad_files.report_bad_files`` turns it into the
+    run's ``bad_files.csv``, from every DataLoader worker). A probe + decode that takes longer than
+    ``decode_timeout_s`` (0: no limit) counts as a broken file too (``videossl.data.timeout``). After
+    ``max_retries`` consecutive failures a ``DatasetError`` says so, and says when they all failed alike (a
+    setting, not the files).
     ``decode_calls`` counts video decodes (one per sample: the union of all views' frames).
     """
 
     def __init__(self, index: DatasetIndex, views: ViewSpec, decoder: str | Any = "decord", seed: int = 0,
                  short_side: int | None = None, max_retries: int = 10, bad_file_log: str | None = None,
                  decode_timeout_s: float = 60.0):
+        from videossl.data.bad_files import private_log_path
         from videossl.data.timeout import TimedCaller
 
+        if short_side is not None and (isinstance(short_side, bool) or not isinstance(short_side, numbers.Real)
+                                       or not short_side >= 1):
+            raise DatasetError(f"short_side (the decoder's resize) must be a positive number of pixels or None, "
+                               f"got {short_side!r}")
+        bad_file_log = bad_file_log or private_log_path()
         self.index, self.views, self.seed = index, views, seed
         self._bounded = TimedCaller(decode_timeout_s)
         self.short_side, self.max_retries, self.bad_file_log = short_side, max_retries, bad_file_log
@@ -124,7 +139,7 @@ class VideoDataset:
             release_free_heap()
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} entries")
-        last = None
+        failures: list[_BadFile] = []
         for attempt in range(self.max_retries + 1):
             rng = np.random.default_rng([self.seed, epoch, index, attempt])
             current = index if attempt == 0 else int(rng.integers(len(self)))
@@ -132,11 +147,22 @@ class VideoDataset:
                 clips, waves, targets = self._bounded_decode(current, rng)
             except _BadFile as bad:
                 self._record_bad(bad)
-                last = bad
+                failures.append(bad)
                 continue
             return self._finish(current, clips, waves, targets, rng)
-        raise DatasetError(f"{self.max_retries + 1} unreadable files in a row while loading index {index} "
-                           f"(last: {last}); check the data or bad_file_log")
+        raise DatasetError(self._too_many_failures(index, failures))
+
+    def _too_many_failures(self, index: int, failures: list["_BadFile"]) -> str:
+        """The message when every attempt failed: the same error on several different files points at a setting."""
+        last = failures[-1]
+        reasons = {_generic_reason(f) for f in failures}
+        if len(reasons) == 1 and len({f.path for f in failures}) > 1:
+            return (f"{len(failures)} files in a row failed with the same error ({_generic_reason(last)}; last: "
+                    f"{last.path}): when different files all fail alike the cause is usually a setting (e.g. "
+                    f"data.decoder, data.short_side, data.crop_size, data.decode_timeout_s), not the files; "
+                    f"`videossl data check {last.path}` tests one file on its own")
+        return (f"{len(failures)} unreadable files in a row while loading index {index} (last: {last}); the data "
+                f"looks broken: `videossl data check <dataset folder>` lists every bad file")
 
     # -- decoding -----------------------------------------------------------------------------------
 
@@ -218,5 +244,6 @@ class VideoDataset:
             self._warned.add(bad.path)
             logger.warning("skipping unreadable file %s: %s", bad.path, bad.reason)
         if self.bad_file_log:
-            with open(self.bad_file_log, "a", encoding="utf-8") as log:
-                log.write(f"{bad.path}\t{bad.reason}\n")
+            from videossl.data.bad_files import append_bad_file
+
+            append_bad_file(self.bad_file_log, bad.path, bad.reason)

@@ -6,7 +6,6 @@ unpickling (e.g. a malicious pickle) is refused with a clear error instead of be
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,24 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; refuse anything that is not plain tensors and builtins."""
+    """Read a videossl training checkpoint with ``weights_only=True``.
+
+    Anything else is a ``CheckpointError`` on one line saying what the file is: missing, empty, truncated, text,
+    another format, a pickle that would run code (refused, never executed), a torch file without videossl's keys,
+    or a videossl encoder file (``encoder.pt``) given where a checkpoint (``last.ckpt``) belongs
+    (``videossl.loading``)."""
+    from ..loading import describe_payload, file_kind, read_torch_file, sibling_hint
+
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
-        raise CheckpointError(f"refusing to load {path}: it is not a plain-tensor checkpoint ({first[:160]})") from None
-    except (RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(e).splitlines()[0][:200]}") from None
+    payload = read_torch_file(path, "checkpoint", error=CheckpointError, map_location=map_location)
+    kind = file_kind(payload)
+    if kind == "encoder":
+        raise CheckpointError(f"{path}: this is a videossl encoder file, not a checkpoint; pass last.ckpt"
+                              f"{sibling_hint(path, 'last.ckpt')}")
+    if kind != "checkpoint":
+        raise CheckpointError(f"{path}: not a videossl checkpoint (it is a torch file holding "
+                              f"{describe_payload(payload)}); pass the last.ckpt of a videossl run")
+    return payload
 
 
 def rng_state() -> dict[str, Any]:

@@ -19,7 +19,6 @@ synthetic videos). A dataset with a single split (e.g. the espeak-ng speaker set
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from videossl.errors import UserError
 from videossl.reference import ReferenceConfig
 
 from .config import LinearConfig
+from .report import write_json
 
 log = logging.getLogger("videossl.eval")
 
@@ -111,10 +111,7 @@ def load_audio_encoder(spec: str, seed: int = 0) -> torch.nn.Module:
         path = Path(spec).expanduser()
         if not path.is_file():
             raise UserError(f"encoder: file not found: {path} (give encoder_audio.pt, a CPC encoder.pt or random:<backbone>)")
-        try:
-            backbone = load_encoder(path)
-        except Exception as err:
-            raise UserError(f"encoder: cannot load {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        backbone = load_encoder(path)  # every kind of wrong file is one UserError line (videossl.loading)
     if getattr(backbone, "modality", "video") != "audio":
         raise UserError(f"encoder: {spec} is a {getattr(backbone, 'modality', 'video')} backbone; audio-linear needs an "
                         f"audio tower (encoder_audio.pt of an audio-visual run, or a CPC encoder.pt)")
@@ -216,7 +213,10 @@ def extract_audio_features(encoder: torch.nn.Module, index: Any, data: Any, seed
     skipped = tuple(index.entries[i].path for i in (~ok).nonzero().flatten().tolist())
     if skipped:
         log.warning("audio features: left out %d unreadable files (first: %s)", len(skipped), skipped[0])
-    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped)
+    from videossl.data.bad_files import bad_files
+
+    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped,
+                          tuple(bad_files(dataset)))
 
 
 def run_audio_linear(cfg: Any) -> dict[str, Any]:
@@ -233,9 +233,10 @@ def run_audio_linear(cfg: Any) -> dict[str, Any]:
     result = {**scores, "num_train": int(train.labels.numel()), "num_test": int(test.labels.numel()),
               "num_classes": len(train.class_names), "encoder": cfg.encoder, "input": audio_input_kind(encoder)}
     if cfg.out_dir:
-        out = Path(cfg.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "audio_linear.json").write_text(json.dumps(result, indent=2))
+        from .frozen import report_skipped_files
+
+        write_json(Path(cfg.out_dir) / "audio_linear.json", result)  # atomic; a read-only out_dir is one line
+        report_skipped_files([*train.bad_files, *test.bad_files], cfg.out_dir)
     print(f"audio linear probe ({cfg.encoder}): top-1 {100 * result['top1']:.1f}%  top-5 {100 * result['top5']:.1f}%  "
           f"({result['num_train']} train / {result['num_test']} test files, {result['num_classes']} classes)")
     return result

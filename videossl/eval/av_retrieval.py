@@ -22,7 +22,6 @@ at all (``audio_windows_differ``): on pairs of silent or steadily humming videos
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,6 +31,8 @@ import torch
 from videossl.data.sampling import (ClipSampler, SampledViews, VideoMeta, audio_view, audio_window, clip_indices,
                                     clip_span, frames_to_time, segment_frames, video_view)
 from videossl.errors import UserError
+
+from .report import write_json
 
 
 def load_run_method(run_dir: str | Path) -> Any:
@@ -286,5 +287,4 @@ def run_av_localise(run_dir: str | Path, out_dir: str | Path, num_videos: int = 
 def _write(result: dict, out_dir: str | Path | None, name: str) -> None:
     if out_dir:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(json.dumps(result, indent=2))
+        write_json(out / name, result)  # atomic; a read-only out_dir is one line

@@ -20,7 +20,6 @@ sqrt(videos)), the more conservative of the two when they differ.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from videossl.heads import AVC_HEADS, L3FusionHead
 from videossl.reference import ReferenceConfig
 
 from .config import DEFAULT_CLIP, resolve_eval_recipe
+from .report import write_json
 
 log = logging.getLogger("videossl.eval")
 
@@ -232,8 +232,7 @@ def run_avc(cfg: Any) -> dict[str, Any]:
               "audio": geometry, "seed": int(cfg.seed)}
     if cfg.out_dir:
         out = Path(cfg.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "avc.json").write_text(json.dumps(result, indent=2))
+        write_json(out / "avc.json", result)  # atomic; a read-only out_dir is one line
     print(f"AVC accuracy {100 * stats['accuracy']:.1f}% +- {100 * stats['se']:.1f} (binomial SE over "
           f"{result['num_pairs']} balanced pairs; +- {100 * stats['se_video']:.1f} with each video as one unit) on "
           f"{result['num_videos']} held-out videos; positives {100 * result['positive_accuracy']:.1f}%, negatives "

@@ -23,12 +23,15 @@ _FEATURE_CACHE: "OrderedDict[tuple, CachedFeatures]" = OrderedDict()
 
 class CachedFeatures(NamedTuple):
     """features: ``(N, V, D)`` float32 (N videos, V views each); labels: ``(N,)`` int64;
-    skipped: paths of videos that failed to decode and are left out (N = listed videos - skipped)."""
+    skipped: paths of videos that failed to decode and are left out (N = listed videos - skipped);
+    bad_files: every file the dataset skipped, with its reason and count (``videossl.data.bad_files.BadFile``),
+    for the run's ``bad_files.csv``."""
 
     features: torch.Tensor
     labels: torch.Tensor
     class_names: list[str]
     skipped: tuple[str, ...] = ()
+    bad_files: tuple = ()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,10 +65,7 @@ def load_eval_encoder(spec: str, seed: int = 0) -> tuple[torch.nn.Module, tuple]
         path = Path(spec).expanduser()
         if not path.is_file():
             raise UserError(f"encoder: file not found: {path} (give an encoder.pt or random:<backbone>)")
-        try:
-            backbone = load_encoder(path)
-        except Exception as err:  # a torch.load / state-dict failure deep inside torch
-            raise UserError(f"encoder: cannot load {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        backbone = load_encoder(path)  # every kind of wrong file is one UserError line (videossl.loading)
         stat = path.stat()
         key = ("file", str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if getattr(backbone, "modality", "video") != "video":
@@ -75,9 +75,11 @@ def load_eval_encoder(spec: str, seed: int = 0) -> tuple[torch.nn.Module, tuple]
 
 def read_split(data: Any, split: str, split_id: int) -> Any:
     """``DatasetIndex`` of ``split`` ("train" | "test") for official split ``split_id``; errors as ``UserError``."""
+    from videossl.data.build import check_format
     from videossl.data.datasets import read_dataset
 
     fmt, root = data.format, data.root
+    check_format(fmt)  # before "data.root: not set (the bogus dataset folder)"
     if fmt == "synthetic":  # the procedural dataset, generated once and cached (train/ and test/ folders)
         from videossl.data.synthetic import ensure_synthetic
 
@@ -119,8 +121,14 @@ def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any,
     """
     from torch.utils.data import DataLoader
 
+    from videossl.data.bad_files import bad_files
     from videossl.data.video_dataset import VideoDataset
 
+    for key in ("num_frames", "frame_stride", "crop_size"):  # a setting, never "every video is unreadable"
+        if int(data[key]) < 1:
+            raise UserError(f"data.{key} must be >= 1, got {data[key]}")
+    if int(data.short_side) < 0:
+        raise UserError(f"data.short_side must be >= 0 (0: decode at data.crop_size), got {data.short_side}")
     short_side = int(data.short_side) or int(data.crop_size)  # eval crops resize to crop_size anyway: decode small
     dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed, short_side=short_side)
     loader = DataLoader(dataset, batch_size=int(data.batch_size), shuffle=False, num_workers=int(data.num_workers),
@@ -149,7 +157,8 @@ def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any,
     if skipped:
         logging.getLogger("videossl.eval").warning("%s: left out %d unreadable videos (first: %s)", desc,
                                                    len(skipped), skipped[0])
-    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped)
+    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped,
+                          tuple(bad_files(dataset)))
 
 
 def forward_distinct_views(views: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],

@@ -127,6 +127,7 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     from lightning.fabric import Fabric
     from torch.utils.data import DataLoader
 
+    from videossl.data.bad_files import bad_files
     from videossl.data.video_dataset import VideoDataset
 
     from .features import extract_features, load_eval_encoder, read_split, resolve_device
@@ -199,11 +200,19 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
             "num_classes": len(train_index.class_names), "train_loss": losses,
-            "skipped_unreadable": {"test": list(logits.skipped)}, **numbers}
+            "skipped_unreadable": {"test": list(logits.skipped)}, **numbers,
+            "_bad_files": [*bad_files(dataset), *logits.bad_files]}  # for bad_files.csv, not for finetune.json
 
 
 def run_finetune(cfg: Any) -> dict:
     """Fine-tune on each requested split; returns ``{"top1", "top5", "splits": [...]}`` (+ ``mean``/``std``
-    for ``split=all``) and writes ``finetune.json``."""
+    for ``split=all``) and writes ``finetune.json`` (and ``bad_files.csv`` when a file was skipped)."""
+    from .frozen import report_skipped_files
+    from .report import prepare_out_dir
+
+    prepare_out_dir(cfg.out_dir)  # a read-only out_dir fails now, not after the training
     per_split = [finetune_one_split(cfg, split_id) for split_id in split_ids(cfg.data)]
-    return finish_result("finetune", cfg, per_split, ["top1", "top5"])
+    skipped_files = [row for split in per_split for row in split.pop("_bad_files", [])]
+    result = finish_result("finetune", cfg, per_split, ["top1", "top5"])
+    report_skipped_files(skipped_files, cfg.out_dir)
+    return result

@@ -85,16 +85,19 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
     from .knn import knn_class_scores
     from .linear import evaluate_linear_probe, linear_probe_scores
     from .metrics import per_class_top1, retrieval_recall, topk_accuracy, video_level_features
-    from .report import plot_tsne
+    from .report import plot_tsne, prepare_out_dir
 
     unknown = [p for p in protocols if p not in FROZEN_PROTOCOLS]
     if unknown:
         raise UserError(f"protocols: unknown {unknown} (frozen protocols: {', '.join(FROZEN_PROTOCOLS)})")
+    prepare_out_dir(cfg.out_dir)  # a read-only out_dir fails now, not after the feature extraction
     device = resolve_device(str(cfg.device))
     encoder, encoder_key = load_eval_encoder(str(cfg.encoder), seed=int(cfg.seed))
     per_split: dict[str, list[dict]] = {p: [] for p in protocols}
+    skipped_files: list = []
     for split_id in split_ids(cfg.data):
         train, test = train_and_test_features(cfg, encoder, encoder_key, split_id, device)
+        skipped_files += [*train.bad_files, *test.bad_files]
         info = {"split": split_id, "num_train": int(train.labels.numel()), "num_test": int(test.labels.numel()),
                 "num_classes": len(train.class_names), "feature_dim": int(train.features.shape[-1]),
                 "skipped_unreadable": {"train": list(train.skipped), "test": list(test.skipped)}}
@@ -121,7 +124,20 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
     for protocol in protocols:
         metrics = ["top1", "top5"] if protocol != "retrieval" else [f"R@{int(k)}" for k in cfg.retrieval.ks]
         out[protocol] = finish_result(protocol, cfg, per_split[protocol], metrics)
+    report_skipped_files(skipped_files, cfg.out_dir)
     return out
+
+
+def report_skipped_files(rows: Sequence[Any], out_dir: str | Path) -> str | None:
+    """Write ``out_dir/bad_files.csv`` when any file was skipped and log the one-line summary naming it."""
+    import logging
+
+    from videossl.data.bad_files import report_bad_files
+
+    summary = report_bad_files(list(rows), out_dir)
+    if summary:
+        logging.getLogger("videossl.eval").warning(summary)
+    return summary
 
 
 def run_linear_probe(cfg: Any) -> dict:

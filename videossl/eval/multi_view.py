@@ -80,7 +80,10 @@ def combine_features(parts: list[Any], how: str = "concat") -> Any:
         features = torch.stack(stacked).mean(dim=0)
     else:
         raise UserError(f"test.multi_view_combine: '{how}' is not one of {', '.join(COMBINE_CHOICES)}")
-    return CachedFeatures(features, first.labels, first.class_names, tuple(skipped))
+    from videossl.data.bad_files import bad_files
+
+    return CachedFeatures(features, first.labels, first.class_names, tuple(skipped),
+                          tuple(bad_files([part.bad_files for part in parts])))
 
 
 def multi_view_train_and_test_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, split_id: int,
@@ -116,4 +119,4 @@ def multi_view_test_scores(cfg: Any, classifier: torch.nn.Module, index: Any, sp
         return parts[0]
     joined = combine_features(parts, "concat")  # checks that every geometry read the same videos
     logits = torch.cat([part.features for part in parts], dim=1)
-    return CachedFeatures(logits, joined.labels, joined.class_names, joined.skipped)
+    return CachedFeatures(logits, joined.labels, joined.class_names, joined.skipped, joined.bad_files)

@@ -10,13 +10,20 @@ import torch
 
 
 def write_json(path: str | Path, result: dict) -> Path:
-    """Write ``result`` as indented JSON (atomically: a temp file then rename). Returns the path."""
+    """Write ``result`` as indented JSON through the atomic writer (``videossl.files``: a unique temp file then a
+    rename; a read-only or full disk is one line naming the path). Returns the path."""
+    from videossl.files import make_dir, write_text
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, sort_keys=False, default=_json_default) + "\n")
-    tmp.replace(path)
-    return path
+    make_dir(path.parent, "output directory")
+    return write_text(path, json.dumps(result, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def prepare_out_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` (the ``out_dir`` setting) or fail now, in one line, before any features are computed."""
+    from videossl.files import make_dir
+
+    return make_dir(out_dir, "out_dir")
 
 
 def _json_default(value: Any) -> Any:
@@ -81,8 +88,10 @@ def plot_tsne(features: torch.Tensor, labels: torch.Tensor, class_names: Sequenc
     import numpy as np
     from sklearn.manifold import TSNE
 
+    from videossl.files import make_dir, save_figure
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent, "output directory")
     feats = features.float().numpy()
     labs = labels.numpy()
     if feats.shape[0] > max_points:
@@ -103,6 +112,8 @@ def plot_tsne(features: torch.Tensor, labels: torch.Tensor, class_names: Sequenc
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)  # atomic; a read-only or full disk is one line naming the path
+    finally:
+        plt.close(fig)
     return path
