@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from ..backbones import save_encoder
 from ..config import to_yaml
+from ..data.bad_files import report_bad_files
 from ..data.build import build_dataset
 from ..data.loader import build_train_loader
 from ..errors import UserError
@@ -124,7 +125,10 @@ def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Pat
     apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
     optimizer = build_optimizer(method, cfg.optim)  # before the data: an optim.* mistake fails in seconds
     views = method.views()
-    dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed)
+    bad_file_log = run_dir / "bad_files.log"  # every rank and worker appends the files it skipped
+    if is_main and resumed is None:
+        bad_file_log.unlink(missing_ok=True)  # left by a run killed before its first checkpoint
+    dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed, bad_file_log=str(bad_file_log))
     loader, sampler = build_train_loader(
         dataset, tc.batch_size, seed=tc.seed, rank=fabric.global_rank, world_size=fabric.world_size,
         num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
@@ -259,6 +263,9 @@ def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Pat
         logger.close()
         if tc.plots:
             plot_metrics(run_dir)
+        summary = report_bad_files(bad_file_log, run_dir)  # run_dir/bad_files.csv: path, reason, count
+        if summary:
+            log.warning(summary)
         fabric.print(f"run directory: {run_dir}")
     return run_dir
 
