@@ -55,14 +55,39 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def rng_state() -> dict[str, Any]:
-    """Torch RNG states (CPU and CUDA) as tensors; numpy and Python RNGs are not used for training draws."""
+    """The process's global RNG states, as tensors and builtins (``weights_only``-loadable): torch CPU and CUDA
+    (what methods draw from in ``training_step``), numpy's legacy global generator and Python's ``random``
+    (nothing in videossl draws from these two while training, but a user's method or a library may; they cost
+    10 KB). The data loader has its own generator (``data/loader.py``), so none of these moves when it starts."""
+    import random
+
+    import numpy as np
+
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    state["numpy"] = {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    version, internal, gauss_next = random.getstate()
+    state["python"] = {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
+                       "gauss_next": gauss_next}
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` saved; checkpoints written before numpy / Python states were saved restore torch
+    (and CUDA) only."""
+    import random
+
+    import numpy as np
+
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        n = state["numpy"]
+        np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "python" in state:
+        p = state["python"]
+        random.setstate((p["version"], tuple(int(x) for x in p["internal"].tolist()), p["gauss_next"]))

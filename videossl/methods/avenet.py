@@ -57,7 +57,8 @@ class AVENet(AudioVisualMethod):
         kwargs = {"video_dim": self.backbone.num_features, "audio_dim": self.audio_backbone.num_features,
                   "embed_dim": int(h.embed_dim),
                   "audio": {"audio_rate": int(h.audio_rate), "audio_seconds": float(h.audio_seconds), "n_mels": int(h.n_mels)}}
-        head = AVENetHead(**kwargs)
+        with torch.random.fork_rng(devices=[]):  # the throwaway init of the replaced layers draws no training RNG
+            head = AVENetHead(**kwargs)  # (it runs at every checkpoint; a resumed run restores the RNG of before it)
         head.video_head, head.audio_head, head.calibrate = self.video_head, self.audio_head, self.calibrate  # shared
         return {**super().extra_encoders(), "avc_head": (head, "avenet_distance", kwargs)}
 
