@@ -10,11 +10,13 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+# requirements.txt is the exact lock (it includes the setuptools that builds videossl, so the package install below
+# needs no isolated build environment); pyproject.toml declares the package, its ranges and its recipes.
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 # System packages, installed with apt when we are root (otherwise a note, and the tests that need them skip):

@@ -4,11 +4,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from videossl import recipes_dir
 from videossl.config import load_config, load_pretrain_config
 from videossl.eval.config import EVAL_RECIPES_DIR, EvalConfig, resolve_eval_recipe
 from videossl.reference import reference_problems
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = recipes_dir()
 PRETRAIN = sorted(RECIPES.glob("*.yaml"))
 EVAL = sorted(EVAL_RECIPES_DIR.glob("*.yaml"))
 # recipes on data this project generates (the procedural video set, the espeak-ng speaker set): no paper to trace
@@ -71,7 +73,7 @@ def test_reproduce_page_is_generated_from_the_current_recipes():
     from videossl.reproduce import build_reproduce_markdown
 
     page = build_reproduce_markdown()
-    assert (RECIPES.parent / "docs" / "reproduce.md").read_text() == page
+    assert (ROOT / "docs" / "reproduce.md").read_text() == page
     for path in PRETRAIN:
         if is_real_data(path):
             assert f"videossl pretrain {path.stem} " in page, path.stem

@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import __version__, recipes_dir
 from .errors import UserError
 
 # group -> command -> (module, help, issue that brings it)
@@ -54,11 +55,11 @@ TOPLEVEL: dict[str, tuple[str, str, int]] = {
     "report": ("videossl.viz.report", "write a static HTML report of a run directory", 12),
 }
 LIST_TOPICS = ("methods", "backbones", "datasets", "recipes")
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES_DIR = recipes_dir()
 
 
 def resolve_recipe(recipe: str) -> Path:
-    """A recipe path, or a bare name looked up in the repository's ``recipes/`` folder."""
+    """A recipe path, or a bare name looked up in the shipped recipes (``videossl/recipes/``, ``recipes/`` in a clone)."""
     path = Path(recipe)
     if path.is_file():
         return path
@@ -153,6 +154,7 @@ def _group_command(group: str | None, name: str):
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videossl", description="Self-supervised learning on video, audio and images.")
+    parser.add_argument("--version", action="version", version=f"videossl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

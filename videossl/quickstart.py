@@ -16,9 +16,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from . import recipes_dir
 from .errors import UserError
 
-QUICKSTART_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "simclr_synthetic_tiny3d.yaml"
+QUICKSTART_RECIPE = recipes_dir() / "simclr_synthetic_tiny3d.yaml"
 
 # Test-time views and classifier settings of the quickstart's evaluation (kept small for 2 CPU cores).
 EVAL_OVERRIDES = ["test.num_clips=4", "test.num_crops=3", "linear.train_clips=3", "linear.epochs=100"]

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.methods.avenet import AVENet, save_localisation_overlays
 from videossl.methods.avid import AVID, cross_modal_nce, in_video_sync_nce
@@ -68,9 +69,7 @@ def test_avid_sync_weight_adds_the_in_video_term():
 
 
 def test_avts_recipe_builds_avid_with_the_in_video_term():
-    from pathlib import Path
-
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "avts_synthetic_tiny3d.yaml"
+    recipe = recipes_dir() / "avts_synthetic_tiny3d.yaml"
     method = AVID(load_pretrain_config(recipe, ["data.crop_size=32"]))
     h = method.hparams
     assert h.hard_negative and h.sync_weight > 0 and h.augment == "light"
@@ -94,14 +93,12 @@ def test_audioset_recipe_builds_avid_cma_heads_and_augmentation():
     """avid_audioset_r2plus1d18 follows AVID-CMA's Cross-N1024.yaml: proj_dim [512, 512, 128] (three linear
     layers, ReLU, no BN), tau 0.07, msc+color video (crop 0.08-1, jitter (0.4, 0.4, 0.4, 0.2) on every clip) and a
     +-10% volume change with no spectrogram masks."""
-    from pathlib import Path
-
     from torch import nn
     from torchvision.transforms import v2
 
     from videossl.transforms.audio import RandomGain, SpecMask
 
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "avid_audioset_r2plus1d18.yaml"
+    recipe = recipes_dir() / "avid_audioset_r2plus1d18.yaml"
     cfg = load_pretrain_config(recipe, ["backbone.name=tiny_r3d", "method.audio_backbone=tiny_audio_resnet"])
     method = AVID(cfg)
     assert method.hparams.temperature == 0.07 and cfg.optim.name == "adam" and cfg.optim.lr == 0.0005

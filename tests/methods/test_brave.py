@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.data.sampling import VideoMeta
 from videossl.errors import UserError
@@ -137,9 +138,7 @@ def test_no_broad_view_is_an_error():
 
 
 def test_brave_recipes_load():
-    from pathlib import Path
-
-    recipes = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("brave_*.yaml"))
+    recipes = sorted(recipes_dir().glob("brave_*.yaml"))
     assert len(recipes) >= 5
     settings = {r.stem: load_pretrain_config(r).method for r in recipes}
     assert {(s.broad_video, s.broad_audio) for s in settings.values()} == {(True, False), (False, True), (True, True)}
@@ -150,11 +149,9 @@ def test_full_size_recipes_follow_the_newest_brave_config(name):
     """google-deepmind/brave @ 0ae20d9: brave/config.py (300k steps), brave/models/brave/config.py (narrow 16 x
     step 2 at 224, broad 64 x step 4 at 112, 80 mel bins, output_dims 128; LARS peak 1.0, Nesterov, trust 1e-3,
     wd 1e-2, 5k warm-up, predictor lr x10), modules.py heads, brave.py shared heads / aligned views / random conv."""
-    from pathlib import Path
-
     from videossl.eval.config import load_eval_config
 
-    cfg = load_pretrain_config(Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml")
+    cfg = load_pretrain_config(recipes_dir() / f"{name}.yaml")
     m, d, o, t = cfg.method, cfg.data, cfg.optim, cfg.train
     assert (d.num_frames, d.frame_stride, d.crop_size) == (16, 2, 224)
     assert (m.broad_frames, m.broad_stride, m.broad_crop_size) == (64, 4, 112)

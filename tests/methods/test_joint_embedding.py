@@ -1,14 +1,14 @@
 """Method-level behaviour of the joint-embedding family and MAE that the 2-step smoke test cannot see: queues,
 shuffled BN, prototype freezing and normalisation, DINO's teacher temperature and center, MAE's masking."""
-from pathlib import Path
 
 import pytest
 import torch
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.methods import METHODS, StepInfo
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = recipes_dir()
 MINE = ("moco_v2", "moco_v3", "simsiam", "swav", "dino", "barlow_twins", "vicreg", "nnclr", "mae")
 
 

@@ -1,11 +1,11 @@
 """MemDPC: the predictor addresses a memory (softmax over slots, prediction = weights @ memory), the bypassed
 memory is DPC exactly, and the backward direction reads the blocks in reverse order."""
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
 from videossl.methods import METHODS
@@ -101,6 +101,6 @@ def test_orthogonal_init_gain_and_bad_slots():
 
 @pytest.mark.parametrize("recipe", ["memdpc_synthetic_tiny3d", "memdpc_ucf101_r2d3d18", "memdpc_k400_r2d3d34"])
 def test_recipes_load(recipe):
-    root = Path(__file__).resolve().parents[2] / "recipes"
+    root = recipes_dir()
     cfg = load_pretrain_config(root / f"{recipe}.yaml")
     assert cfg.method.name == "memdpc" and cfg.method.memory_slots == 1024 and cfg.method.bidirectional

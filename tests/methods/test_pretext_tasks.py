@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
 from videossl.methods import METHODS
@@ -246,11 +247,10 @@ def test_snippet_recipes_train_two_steps_through_real_videos(recipe, tiny_pool, 
     """The 3D order-task recipes decode overlapping, element-major snippets from real mp4s and train."""
     import csv
     import math
-    from pathlib import Path
-
+    
     from videossl.engine.trainer import pretrain
 
-    path = Path(__file__).resolve().parents[2] / "recipes" / f"{recipe}.yaml"
+    path = recipes_dir() / f"{recipe}.yaml"
     cfg = load_pretrain_config(path, tiny_overrides(tiny_pool, tmp_path / "run", frames=4))
     assert cfg.method.snippet_frames > 1 and cfg.backbone.kwargs.input_transform == "residual"
     with open(pretrain(cfg) / "metrics.csv") as f:

@@ -3,20 +3,20 @@ and configs/contrastive_ssl/*.yaml): MoCo's momentum annealing, MLP depth, multi
 losses; BYOL's symmetric augmentation; SimCLR's consecutive pairs and BN-free head; SwAV's 3-layer head, epoch-based
 prototype freeze and rho clips; the augmentation options; and the K400 recipes that set them."""
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from torchvision.transforms import v2
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
 from videossl.losses.contrastive import nt_xent_loss
 from videossl.methods import METHODS, StepInfo
 from videossl.transforms.video import build_video_transform, colour_steps
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = recipes_dir()
 
 
 def build(name, *overrides, frames=1):

@@ -1,18 +1,18 @@
 """SVT: its views from one decode, the pairing switches, the losses against DINO's, the teacher's inputs, image
 initialisation and the recipes."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
 from videossl.losses.dino import dino_loss
 from videossl.methods import METHODS, StepInfo
 from videossl.methods.svt import forward_by_shape, svt_losses, view_pairs
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = recipes_dir()
 STEP = StepInfo(step=5, total_steps=10, epoch=0)
 
 

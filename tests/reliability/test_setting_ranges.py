@@ -12,15 +12,15 @@ import random
 import subprocess
 import sys
 from dataclasses import fields, is_dataclass
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = recipes_dir()
 
 # (overrides, the key the message must name): the probes of issue 20 item 5, then more of the same kind
 PRETRAIN_PROBES = [

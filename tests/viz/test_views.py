@@ -1,18 +1,18 @@
 """`videossl show views`: the recorded views are what the dataset returned, un-normalising is exact,
 DPC blocks are split, and the command writes a PNG and a GIF."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.data.sampling import VideoMeta, ViewRequest, frames_to_time
 from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform
 from videossl.viz.render import clip_to_frames, find_normalization, format_indices, pick_columns
 from videossl.viz.views import ShownSample, ShownView, draw_views_png, sample_views, split_blocks
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = recipes_dir()
 
 
 def test_find_normalization_and_exact_unnormalise():

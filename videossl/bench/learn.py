@@ -41,9 +41,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from videossl import recipes_dir
 from videossl.errors import UserError
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
+RECIPES_DIR = recipes_dir()
 SYNTHETIC_GLOB = "*_synthetic_*.yaml"
 
 # The CI-sized run: a few 32 px videos (12 classes: one training video per class), 4-frame clips, two steps.

@@ -13,12 +13,13 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from videossl.config import SyntheticConfig, load_config, read_yaml
+from videossl import recipes_dir
 from videossl.errors import UserError
 from videossl.reference import ReferenceConfig
 
 # clip geometry when neither the encoder (``encoder.pt``'s ``clip``), the eval recipe nor the command line sets it
 DEFAULT_CLIP = {"num_frames": 8, "frame_stride": 2, "crop_size": 112}
-EVAL_RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes" / "eval"
+EVAL_RECIPES_DIR = recipes_dir() / "eval"
 
 SPLIT_CHOICES = ("1", "2", "3", "all")
 
