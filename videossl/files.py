@@ -7,7 +7,7 @@ quota) is a :class:`WriteError` (a ``UserError``: one line naming the path, exit
 file is removed. torch's zip writer hides the ``OSError`` of a failed write inside a ``RuntimeError``; the writer
 here records the ``OSError`` itself, so the message says "No space left on device" and not "file write failed".
 
-``RunDirLock`` makes a run directory belong to one live process: an exclusive ``fcntl.flock`` on ``run.lock``
+``RunDirLock`` makes a run directory belong to one live process: an exclusive ``fcntl.lockf`` on ``run.lock``
 that the kernel releases when the process exits, also on SIGKILL.
 """
 from __future__ import annotations
@@ -161,40 +161,54 @@ def make_dir(path: str | Path, what: str = "directory") -> Path:
     return path
 
 
+_HELD_RUN_DIRS: set[str] = set()  # POSIX locks are per process: a second lock in this process must be refused here
+
+
 class RunDirLock:
     """Exclusive lock on ``run_dir/run.lock`` for the life of a run (``with RunDirLock(d): ...``).
 
-    The lock is ``fcntl.flock``: the kernel drops it when the process exits for any reason, so a killed run never
-    leaves a stale lock and ``train.resume=auto`` can take over at once. A second process gets ``RunDirLocked``
-    naming the holder's pid. The lock file itself is never deleted (deleting it would let two processes hold
-    locks on two different inodes)."""
+    A POSIX record lock (``fcntl.lockf``): the kernel drops it when the process exits for any reason, also on
+    SIGKILL, and unlike ``flock`` it is not inherited by forked DataLoader workers, which outlive a killed parent
+    by a few seconds; so ``train.resume=auto`` can take over at once. A second process gets ``RunDirLocked``
+    naming the holder's pid; a second lock inside the same process (which POSIX would grant) is refused too. The
+    lock file is never deleted (deleting it would let two processes lock two different inodes)."""
 
     NAME = "run.lock"
 
     def __init__(self, run_dir: str | Path):
         self.path = Path(run_dir) / self.NAME
+        self.key = os.path.realpath(self.path)
         self.handle: Any = None
+
+    def _refuse(self, holder: str) -> RunDirLocked:
+        return RunDirLocked(f"run directory {self.path.parent} is in use by a live run ({holder}); wait for it to "
+                            f"finish or set another train.run_dir")
 
     def acquire(self) -> "RunDirLock":
         import fcntl
 
+        if self.key in _HELD_RUN_DIRS:
+            raise self._refuse(f"pid {os.getpid()}, this process")
         try:
             handle = open(self.path, "a+")
         except OSError as e:
             raise UserError(f"cannot lock run directory {self.path.parent}: {e.strerror or e}") from None
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                handle.close()
+                raise UserError(f"cannot lock run directory {self.path.parent}: {e.strerror or e}") from None
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise RunDirLocked(f"run directory {self.path.parent} is in use by a live run ({holder}); wait for it to "
-                               f"finish or set another train.run_dir") from None
+            raise self._refuse(holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
         handle.flush()
         self.handle = handle
+        _HELD_RUN_DIRS.add(self.key)
         return self
 
     def release(self) -> None:
@@ -202,9 +216,10 @@ class RunDirLock:
             import fcntl
 
             with contextlib.suppress(OSError):
-                fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+                fcntl.lockf(self.handle.fileno(), fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
+            _HELD_RUN_DIRS.discard(self.key)
 
     def __enter__(self) -> "RunDirLock":
         return self.acquire() if self.handle is None else self

@@ -6,6 +6,7 @@ started in the same second got the same default directory; ``resume=auto`` picke
 full disk was a ``RuntimeError`` traceback that left ``encoder.pt.tmp`` behind; a resume with changed settings
 rewrote ``config.yaml`` first and then failed with a raw state_dict or optimizer error, or was accepted silently.
 """
+import contextlib
 import errno
 import logging
 import os
@@ -65,17 +66,33 @@ def test_a_second_run_on_a_locked_directory_is_refused_and_changes_nothing(tiny_
     assert snapshot(run_dir) == before
 
 
-def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
+def test_the_lock_is_released_when_its_holder_is_killed_even_while_its_forked_children_live(tmp_path):
+    """The holder forks a child (as DataLoader workers are forked) that outlives it: with ``flock`` the child kept
+    the lock after the holder's SIGKILL and blocked ``resume=auto`` for seconds; a POSIX lock is not inherited."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from videossl.files import RunDirLock\n"
-        f"lock = RunDirLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(600)")],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(files.RunDirLocked, match=f"pid {holder.pid}"):
-        files.RunDirLock(tmp_path).acquire()
-    holder.send_signal(signal.SIGKILL)
-    holder.wait(timeout=30)
-    files.RunDirLock(tmp_path).acquire().release()  # the kernel dropped the dead holder's lock
+        "import os, time; from videossl.files import RunDirLock\n"
+        f"lock = RunDirLock({str(tmp_path)!r}).acquire()\n"
+        "child = os.fork()\n"
+        "if child == 0: time.sleep(60); os._exit(0)\n"
+        "print(child, flush=True); time.sleep(600)")], stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(files.RunDirLocked, match=f"pid {holder.pid}"):
+            files.RunDirLock(tmp_path).acquire()
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        os.kill(child, 0)  # the forked child is still alive ...
+        files.RunDirLock(tmp_path).acquire().release()  # ... and the lock is free at once
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_second_lock_in_the_same_process_is_refused(tmp_path):
+    with files.RunDirLock(tmp_path):
+        with pytest.raises(files.RunDirLocked, match="this process"):
+            files.RunDirLock(tmp_path).acquire()
+    files.RunDirLock(tmp_path).acquire().release()
 
 
 def test_a_new_run_refuses_a_directory_that_holds_a_checkpoint(tiny_pool, tmp_path, tools):

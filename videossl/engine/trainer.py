@@ -165,10 +165,9 @@ def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Pat
                  "total_steps": total_steps, **checkpoint_label(cfg, fabric.world_size)}
         if is_main:
             save_checkpoint(state, run_dir / "last.ckpt")
-            name, kwargs = method.encoder_spec()
-            save_encoder(run_dir / "encoder.pt", method.backbone, name, kwargs, clip=training_clip(cfg))
-            for suffix, (module, extra_name, extra_kwargs) in method.extra_encoders().items():  # e.g. audio towers
-                save_encoder(run_dir / f"encoder_{suffix}.pt", module, extra_name, extra_kwargs)
+        with torch.random.fork_rng(devices=[]):  # a method's save path must not shift the training RNG
+            if is_main:
+                _write_encoders(method, run_dir, cfg)
         fabric.barrier()
 
     logger = RunLogger(run_dir, resume_step=step) if is_main else None  # drops rows logged after the checkpoint
@@ -268,6 +267,14 @@ def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Pat
             log.warning(summary)
         fabric.print(f"run directory: {run_dir}")
     return run_dir
+
+
+def _write_encoders(method: Any, run_dir: Path, cfg: DictConfig) -> None:
+    """``encoder.pt`` (with the training clip) and one ``encoder_<suffix>.pt`` per extra encoder (audio towers...)."""
+    name, kwargs = method.encoder_spec()
+    save_encoder(run_dir / "encoder.pt", method.backbone, name, kwargs, clip=training_clip(cfg))
+    for suffix, (module, extra_name, extra_kwargs) in method.extra_encoders().items():
+        save_encoder(run_dir / f"encoder_{suffix}.pt", module, extra_name, extra_kwargs)
 
 
 def checkpoint_label(cfg: DictConfig, world_size: int) -> dict[str, Any]:
