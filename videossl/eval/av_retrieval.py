@@ -45,7 +45,7 @@ def load_run_method(run_dir: str | Path) -> Any:
     for name in ("config.yaml", "last.ckpt"):
         if not (run / name).is_file():
             raise UserError(f"{run}: no {name} (give the directory of a pretraining run)")
-    cfg = load_pretrain_config(run / "config.yaml")
+    cfg = load_pretrain_config(run / "config.yaml", hardware=False)  # a GPU run evaluates on a CPU machine too
     cfg.backbone.pretrained = ""  # the checkpoint holds the trained weights; never re-read the init file
     method = METHODS[cfg.method.name](cfg)
     method.load_state_dict(load_checkpoint(run / "last.ckpt")["model"])
