@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import types
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -113,20 +114,75 @@ def open_run(cfg: DictConfig, fabric: Any) -> tuple[Path, tuple[Path, dict[str, 
     return run_dir, resumed, lock
 
 
-def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Path, dict[str, Any]] | None) -> Path:
-    """The run itself, in a locked and checked ``run_dir``."""
-    tc = cfg.train
-    is_main = fabric.global_rank == 0
-    fabric.seed_everything(tc.seed)  # identical initial weights on every process
+@dataclass
+class Run:
+    """Everything one pretraining run carries between its steps (rank-local)."""
 
-    # --- model, data, optimizer ---
+    cfg: DictConfig
+    fabric: Any
+    run_dir: Path
+    method: Any  # the Method (its own modules; ``model`` is Fabric's wrapper of it)
+    model: Any
+    optimizer: Any
+    views: Any
+    loader: Any
+    sampler: Any
+    bad_file_log: Path
+    steps_per_epoch: int
+    total_steps: int
+    accumulate: int
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    bad_steps: int = 0  # consecutive non-finite losses
+    logger: RunLogger | None = None
+    bar: Any = None
+    window: dict[str, float] = field(default_factory=lambda: {"data": 0.0, "total": 0.0, "clips": 0.0})
+    tick: float = 0.0
+
+    @property
+    def is_main(self) -> bool:
+        return self.fabric.global_rank == 0
+
+
+def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Path, dict[str, Any]] | None) -> Path:
+    """The run itself, in a locked and checked ``run_dir``: build, loop over the data, finish."""
+    run = build_run(cfg, fabric, run_dir, resumed)
+    run.model.train()
+    while run.step < run.total_steps:
+        if run.batch_in_epoch >= len(run.sampler):
+            run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+        run.sampler.set_epoch(run.epoch, start_batch=run.batch_in_epoch)
+        run.tick = time.perf_counter()
+        for batch in run.loader:
+            run.window["data"] += time.perf_counter() - run.tick
+            result = train_step(run, batch)  # None: a micro-batch of an accumulation, or a skipped step
+            if result is not None:
+                log_step(run, *result)
+                if run.cfg.train.ckpt_every > 0 and run.step % run.cfg.train.ckpt_every == 0:
+                    write_checkpoint(run)
+                if run.step >= run.total_steps:
+                    break
+            run.tick = time.perf_counter()
+        else:
+            run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+            write_checkpoint(run)
+    write_checkpoint(run)
+    finish_run(run)
+    return run_dir
+
+
+def build_run(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Path, dict[str, Any]] | None) -> Run:
+    """Model, optimizer, data and schedule length; the checkpoint's state restored when resuming."""
+    tc = cfg.train
+    fabric.seed_everything(tc.seed)  # identical initial weights on every process
     method = METHODS[cfg.method.name](cfg)
     method = sync_batchnorm(method, bool(tc.sync_batchnorm), fabric.world_size, fabric.device.type)
     apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
     optimizer = build_optimizer(method, cfg.optim)  # before the data: an optim.* mistake fails in seconds
     views = method.views()
     bad_file_log = run_dir / "bad_files.log"  # every rank and worker appends the files it skipped
-    if is_main and resumed is None:
+    if fabric.global_rank == 0 and resumed is None:
         bad_file_log.unlink(missing_ok=True)  # left by a run killed before its first checkpoint
     dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=tc.seed, bad_file_log=str(bad_file_log))
     loader, sampler = build_train_loader(
@@ -145,128 +201,127 @@ def _pretrain_in(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Pat
     total_steps = steps_per_epoch * tc.epochs
     if tc.max_steps > 0:
         total_steps = min(total_steps, tc.max_steps)
-
-    # --- resume ---
-    step, epoch, batch_in_epoch = 0, 0, 0
+    run = Run(cfg, fabric, run_dir, method, model, optimizer, views, loader, sampler, bad_file_log,
+              steps_per_epoch, total_steps, accumulate)
     if resumed is not None:
         resume_from, ckpt = resumed
         restore_training_state(method, optimizer, ckpt, resume_from)
-        step, epoch, batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
+        run.step, run.epoch, run.batch_in_epoch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
         set_rng_state(ckpt["rng"])
-        fabric.print(f"resumed from {resume_from} at step {step}/{total_steps}")
+        fabric.print(f"resumed from {resume_from} at step {run.step}/{total_steps}")
+    if run.is_main:
+        run.logger = RunLogger(run_dir, resume_step=run.step)  # drops rows logged after the checkpoint
+        if tc.progress:
+            from tqdm.auto import tqdm
 
-    def checkpoint() -> None:
-        if not _state_finite(fabric, method):  # never replace a good checkpoint with NaN/Inf weights or buffers
-            log.warning("not writing a checkpoint at step %d: weights or buffers are not finite; keeping %s",
-                        step, run_dir / "last.ckpt")
-            return
-        state = {"model": method.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
-                 "batch_in_epoch": batch_in_epoch, "rng": rng_state(), "config": to_yaml(cfg),
-                 "total_steps": total_steps, **checkpoint_label(cfg, fabric.world_size)}
-        if is_main:
-            save_checkpoint(state, run_dir / "last.ckpt")
-        with torch.random.fork_rng(devices=[]):  # a method's save path must not shift the training RNG
-            if is_main:
-                _write_encoders(method, run_dir, cfg)
-        fabric.barrier()
+            run.bar = tqdm(total=total_steps, initial=run.step, desc=f"pretrain {cfg.method.name}", unit="step",
+                           dynamic_ncols=True)
+    return run
 
-    logger = RunLogger(run_dir, resume_step=step) if is_main else None  # drops rows logged after the checkpoint
-    bar = None
-    if is_main and tc.progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_steps, initial=step, desc=f"pretrain {cfg.method.name}", unit="step", dynamic_ncols=True)
+def train_step(run: Run, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]] | None:
+    """forward -> loss -> backward (-> clip -> optimizer step -> EMA / queue hook on the last micro-batch).
+    Returns (the method's outputs, the schedules' values) after an optimizer step, None otherwise."""
+    fabric, optimizer, cfg = run.fabric, run.optimizer, run.cfg
+    batch = fabric.to_device(batch)
+    if run.views.device_transforms:  # data.gpu_augment: per-view batched augmentation on the device
+        batch["video"] = [aug(v) for aug, v in zip(run.views.device_transforms, batch["video"])]
+    info = StepInfo(run.step, run.total_steps, run.epoch)
+    sched = apply_schedules(optimizer, cfg.optim, run.step, run.total_steps, run.steps_per_epoch)
+    run.batch_in_epoch += 1
+    last_micro = run.batch_in_epoch % run.accumulate == 0
+    with fabric.no_backward_sync(run.model, enabled=not last_micro):
+        out = run.model.training_step(batch, info)  # forward + loss
+        finite = _all_finite(fabric, out["loss"])
+        if finite:
+            fabric.backward(out["loss"] / run.accumulate)  # backward
+    if not finite:
+        skip_non_finite_step(run)
+        return None
+    if not last_micro:
+        return None
+    run.bad_steps = 0
+    if cfg.optim.clip_grad > 0:
+        fabric.clip_gradients(run.model, optimizer, max_norm=cfg.optim.clip_grad)  # clip
+    optimizer.step()  # step
+    optimizer.zero_grad(set_to_none=True)
+    run.method.on_after_optimizer_step(info)  # EMA teachers, queues
+    run.step += 1
+    run.window["clips"] += _batch_clips(batch) * fabric.world_size * run.accumulate
+    run.window["total"] += time.perf_counter() - run.tick
+    return out, sched
 
-    # --- the loop ---
-    bad_steps = 0
-    window: dict[str, float] = {"data": 0.0, "total": 0.0, "clips": 0.0}
-    model.train()
-    while step < total_steps:
-        if batch_in_epoch >= len(sampler):
-            epoch, batch_in_epoch = epoch + 1, 0
-        sampler.set_epoch(epoch, start_batch=batch_in_epoch)
-        tick = time.perf_counter()
-        for batch in loader:
-            window["data"] += time.perf_counter() - tick
-            batch = fabric.to_device(batch)
-            if views.device_transforms:  # data.gpu_augment: per-view batched augmentation on the device
-                batch["video"] = [aug(v) for aug, v in zip(views.device_transforms, batch["video"])]
-            info = StepInfo(step, total_steps, epoch)
-            sched = apply_schedules(optimizer, cfg.optim, step, total_steps, steps_per_epoch)
-            batch_in_epoch += 1
-            last_micro = batch_in_epoch % accumulate == 0
 
-            with fabric.no_backward_sync(model, enabled=not last_micro):
-                out = model.training_step(batch, info)  # forward + loss
-                loss = out["loss"]
-                finite = _all_finite(fabric, loss)
-                if finite:
-                    fabric.backward(loss / accumulate)  # backward
-            if not finite:
-                bad_steps += 1
-                optimizer.zero_grad(set_to_none=True)
-                log.warning("non-finite loss at step %d (%d in a row): step skipped", step, bad_steps)
-                if bad_steps >= MAX_BAD_STEPS:
-                    # Skipped steps never touched the weights (only BN statistics move in their forwards), so when
-                    # everything is still finite this is the state before the failure; checkpoint() keeps the old
-                    # file otherwise.
-                    checkpoint()
-                    where = (f"the last good checkpoint is {run_dir / 'last.ckpt'}" if (run_dir / "last.ckpt").is_file()
-                             else "no checkpoint was written before the failure")
-                    raise UserError(f"{bad_steps} non-finite losses in a row at step {step}: stopping; {where} "
-                                    f"(lower optim.lr or enable optim.clip_grad)")
-                tick = time.perf_counter()
-                continue
-            if not last_micro:
-                tick = time.perf_counter()
-                continue
-            bad_steps = 0
-            if cfg.optim.clip_grad > 0:
-                fabric.clip_gradients(model, optimizer, max_norm=cfg.optim.clip_grad)  # clip
-            optimizer.step()  # step
-            optimizer.zero_grad(set_to_none=True)
-            method.on_after_optimizer_step(info)  # EMA teachers, queues
-            step += 1
-            window["clips"] += _batch_clips(batch) * fabric.world_size * accumulate
-            window["total"] += time.perf_counter() - tick
+def skip_non_finite_step(run: Run) -> None:
+    """A NaN/Inf loss (on any process): drop the gradients; ``MAX_BAD_STEPS`` in a row stop the run. Skipped
+    steps never touched the weights (only BN statistics move in their forwards), so when everything is still
+    finite the checkpoint written here is the state before the failure; ``write_checkpoint`` keeps the old file
+    otherwise."""
+    run.bad_steps += 1
+    run.optimizer.zero_grad(set_to_none=True)
+    log.warning("non-finite loss at step %d (%d in a row): step skipped", run.step, run.bad_steps)
+    if run.bad_steps >= MAX_BAD_STEPS:
+        write_checkpoint(run)
+        last = run.run_dir / "last.ckpt"
+        where = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written before the failure"
+        raise UserError(f"{run.bad_steps} non-finite losses in a row at step {run.step}: stopping; {where} "
+                        f"(lower optim.lr or enable optim.clip_grad)")
 
-            if is_main and (step % tc.log_every == 0 or step == total_steps):  # log
-                metrics = {"loss": loss.detach().float().item(), "epoch": epoch, **sched}
-                metrics.update({k: v.detach().float().item() for k, v in out.items()
-                                if k not in ("loss", "embedding") and torch.is_tensor(v) and v.numel() == 1})
-                if "embedding" in out:
-                    metrics.update(collapse_stats(out["embedding"]))
-                    if metrics["emb_std"] < COLLAPSE_STD:
-                        log.warning("embeddings are collapsing at step %d: std %.4f (healthy ~1)", step, metrics["emb_std"])
-                if window["total"] > 0:
-                    metrics["clips_per_s"] = window["clips"] / window["total"]
-                    metrics["data_wait"] = window["data"] / window["total"]
-                window = {"data": 0.0, "total": 0.0, "clips": 0.0}
-                logger.log(step, metrics)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{sched['lr']:.2e}")
-            if bar is not None:
-                bar.update(1)
-            if tc.ckpt_every > 0 and step % tc.ckpt_every == 0:  # checkpoint
-                checkpoint()
-            if step >= total_steps:
-                break
-            tick = time.perf_counter()
-        else:
-            epoch, batch_in_epoch = epoch + 1, 0
-            checkpoint()
-    checkpoint()
-    if bar is not None:
-        bar.close()
-    if is_main:
-        logger.close()
-        if tc.plots:
-            plot_metrics(run_dir)
-        summary = report_bad_files(bad_file_log, run_dir)  # run_dir/bad_files.csv: path, reason, count
+
+def log_step(run: Run, out: dict[str, Any], sched: dict[str, float]) -> None:
+    """Every ``train.log_every`` steps (and the last), rank 0: loss, schedules, the method's scalars, collapse
+    statistics and throughput to ``metrics.csv`` / TensorBoard; the progress bar every step."""
+    if run.is_main and (run.step % run.cfg.train.log_every == 0 or run.step == run.total_steps):
+        metrics = {"loss": out["loss"].detach().float().item(), "epoch": run.epoch, **sched}
+        metrics.update({k: v.detach().float().item() for k, v in out.items()
+                        if k not in ("loss", "embedding") and torch.is_tensor(v) and v.numel() == 1})
+        if "embedding" in out:
+            metrics.update(collapse_stats(out["embedding"]))
+            if metrics["emb_std"] < COLLAPSE_STD:
+                log.warning("embeddings are collapsing at step %d: std %.4f (healthy ~1)", run.step, metrics["emb_std"])
+        if run.window["total"] > 0:
+            metrics["clips_per_s"] = run.window["clips"] / run.window["total"]
+            metrics["data_wait"] = run.window["data"] / run.window["total"]
+        run.window = {"data": 0.0, "total": 0.0, "clips": 0.0}
+        run.logger.log(run.step, metrics)
+        if run.bar is not None:
+            run.bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{sched['lr']:.2e}")
+    if run.bar is not None:
+        run.bar.update(1)
+
+
+def write_checkpoint(run: Run) -> None:
+    """``last.ckpt`` (model, optimizer, position, RNG, config, labels) and the encoder files, on rank 0, through
+    the atomic writer; never from non-finite weights or buffers (the previous file is kept)."""
+    method, fabric = run.method, run.fabric
+    if not _state_finite(fabric, method):
+        log.warning("not writing a checkpoint at step %d: weights or buffers are not finite; keeping %s",
+                    run.step, run.run_dir / "last.ckpt")
+        return
+    state = {"model": method.state_dict(), "optimizer": run.optimizer.state_dict(), "step": run.step,
+             "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch, "rng": rng_state(),
+             "config": to_yaml(run.cfg), "total_steps": run.total_steps,
+             **checkpoint_label(run.cfg, fabric.world_size)}
+    if run.is_main:
+        save_checkpoint(state, run.run_dir / "last.ckpt")
+    with torch.random.fork_rng(devices=[]):  # a method's save path must not shift the training RNG
+        if run.is_main:
+            _write_encoders(method, run.run_dir, run.cfg)
+    fabric.barrier()
+
+
+def finish_run(run: Run) -> None:
+    """Close the bar and logs, draw the plots, write ``bad_files.csv`` and name the run directory (rank 0)."""
+    if run.bar is not None:
+        run.bar.close()
+    if run.is_main:
+        run.logger.close()
+        if run.cfg.train.plots:
+            plot_metrics(run.run_dir)
+        summary = report_bad_files(run.bad_file_log, run.run_dir)  # run_dir/bad_files.csv: path, reason, count
         if summary:
             log.warning(summary)
-        fabric.print(f"run directory: {run_dir}")
-    return run_dir
+        run.fabric.print(f"run directory: {run.run_dir}")
 
 
 def _write_encoders(method: Any, run_dir: Path, cfg: DictConfig) -> None:
