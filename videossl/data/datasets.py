@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -96,6 +97,44 @@ def read_lines(path: Path) -> list[str]:
 
 def _media_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+
+
+class _VideoFiles:
+    """Finds a video by the stem an annotation names, whatever its extension: Kinetics downloads come as
+    ``.mp4``, ``.webm`` and ``.mkv``, SSv2 as ``.webm`` or converted ``.mp4``, UCF101 / HMDB51 as ``.avi`` or
+    re-encoded copies. Each folder is listed once (no file is opened or stat'ed one by one). Kinetics stems also
+    match without the zero padding (``<id>_7_17`` for ``<id>_000007_000017``). A stem not found keeps
+    ``default`` (the documented name), so ``videossl data stats`` reports it missing under that name."""
+
+    _SEGMENT = re.compile(r"^(.+)_(\d+)_(\d+)$")
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, tuple[set[str], dict[str, str]]] = {}
+
+    def _listing(self, folder: Path) -> tuple[set[str], dict[str, str]]:
+        found = self._folders.get(folder)
+        if found is None:
+            rank = {ext: i for i, ext in enumerate(VIDEO_EXTENSIONS)}
+            try:
+                files = [e.name for e in os.scandir(folder) if Path(e.name).suffix.lower() in rank and e.is_file()]
+            except OSError:  # no such folder (yet): every stem keeps its default name
+                files = []
+            stems: dict[str, str] = {}
+            for name in sorted(files, key=lambda n: (rank[Path(n).suffix.lower()], n)):  # .mp4 first on a tie
+                stem = Path(name).stem
+                stems.setdefault(stem, name)
+                segment = self._SEGMENT.match(stem)
+                if segment:
+                    stems.setdefault(f"{segment[1]}_{int(segment[2]):06d}_{int(segment[3]):06d}", name)
+            found = self._folders[folder] = (set(files), stems)
+        return found
+
+    def find(self, folder: Path, stem: str, default: str) -> str:
+        """``folder / default`` when that file exists, else ``folder / <a video file with this stem>``, else
+        ``folder / default``."""
+        files, stems = self._listing(folder)
+        name = default if default in files else stems.get(stem, default)
+        return str(folder / name)
 
 
 def _split_folder(root: Path, split: str) -> Path:
@@ -203,13 +242,14 @@ def read_ucf101(root: Path, split: str = "train", split_id: int = 1, annotations
     list_name = f"{split}list0{split_id}.txt"
     list_file = find_annotation(root, annotations, [list_name, f"ucfTrainTestlist/{list_name}"], "ucf101 split")
     base = Path(video_root) if video_root else root
-    entries = []
+    entries, files = [], _VideoFiles()
     for n, line in enumerate(read_lines(list_file), 1):
         rel = line.split()[0]
         folder = rel.replace("\\", "/").split("/")[0].lower()
         if folder not in lookup:
             raise DatasetError(f"{list_file}:{n}: class folder {folder!r} is not in {class_file.name}")
-        entries.append(VideoEntry(str(base / rel), lookup[folder]))
+        path = base / rel
+        entries.append(VideoEntry(files.find(path.parent, path.stem, path.name), lookup[folder]))
     return DatasetIndex(entries, names)
 
 
@@ -228,14 +268,15 @@ def read_hmdb51(root: Path, split: str = "train", split_id: int = 1, annotations
     files = sorted(first.parent.glob(pattern))
     names = [f.name[: -len(f"_test_split{split_id}.txt")] for f in files]
     base = Path(video_root) if video_root else root
-    entries = []
+    entries, videos = [], _VideoFiles()
     for label, (name, file) in enumerate(zip(names, files)):
         for n, line in enumerate(read_lines(file), 1):
             video, _, tag = line.rpartition(" ")
             if tag not in ("0", "1", "2") or not video:
                 raise DatasetError(f"{file}:{n}: expected '<video>.avi <0|1|2>', got {line!r}")
             if tag == wanted:
-                entries.append(VideoEntry(str(base / name / video.strip()), label))
+                video = video.strip()
+                entries.append(VideoEntry(videos.find(base / name, Path(video).stem, video), label))
     return DatasetIndex(entries, names)
 
 
@@ -247,9 +288,11 @@ def read_kinetics(root: Path, split: str = "train", annotations: str | None = No
     """Kinetics 400/600/700 CSVs: ActivityNet (quoted labels, ``is_cc``; test has no label column) or
     DeepMind (``label,youtube_id,time_start,time_end,split``).
 
-    Trimmed videos (``trimmed=True``) are ``<id>_<start:06d>_<end:06d>.mp4`` under ``video_root/<split>/``
+    Trimmed videos (``trimmed=True``) are ``<id>_<start:06d>_<end:06d>.*`` under ``video_root/<split>/``
     or ``video_root/<split>/<label>/`` (both accepted: the label folder is used when it exists, with
-    spaces or underscores). ``trimmed=False``: ``<id>.mp4`` with the segment as ``start``/``end``.
+    spaces or underscores). ``trimmed=False``: ``<id>.*`` with the segment as ``start``/``end``. Any video
+    extension matches (``.mp4``, ``.webm``, ``.mkv``...; unpadded ``<id>_<start>_<end>`` too); a video not
+    found is listed as ``.mp4``.
     With both ``validate.csv`` and ``kinetics-400_val.csv`` present, ``version=400`` picks the latter.
     """
     split = _check_split(split, tuple(_KINETICS_SPLITS), "kinetics")
@@ -271,7 +314,7 @@ def read_kinetics(root: Path, split: str = "train", annotations: str | None = No
     for name in class_names:
         hits = [split_dir / d for d in (name, name.replace(" ", "_")) if (split_dir / d).is_dir()]
         label_dirs[name] = hits[0] if hits else split_dir
-    entries = []
+    entries, files = [], _VideoFiles()
     for n, row in enumerate(rows, 2):
         try:
             start, end = float(row["time_start"]), float(row["time_end"])
@@ -279,19 +322,20 @@ def read_kinetics(root: Path, split: str = "train", annotations: str | None = No
             raise DatasetError(f"{file}:{n}: time_start/time_end must be numbers, got {row}") from None
         name = row["label"].strip() if labelled else None
         folder = label_dirs[name] if name is not None else split_dir
+        stem = f"{row['youtube_id']}_{int(start):06d}_{int(end):06d}" if trimmed else row["youtube_id"]
+        path = files.find(folder, stem, f"{stem}.mp4")
         if trimmed:
-            entries.append(VideoEntry(str(folder / f"{row['youtube_id']}_{int(start):06d}_{int(end):06d}.mp4"),
-                                      lookup[name] if name is not None else -1))
+            entries.append(VideoEntry(path, lookup[name] if name is not None else -1))
         else:
-            entries.append(VideoEntry(str(folder / f"{row['youtube_id']}.mp4"),
-                                      lookup[name] if name is not None else -1, start, end))
+            entries.append(VideoEntry(path, lookup[name] if name is not None else -1, start, end))
     return DatasetIndex(entries, class_names)
 
 
 def read_ssv2(root: Path, split: str = "train", annotations: str | None = None, video_root: str | None = None,
               **_: Any) -> DatasetIndex:
     """Something-Something v2: ``something-something-v2-labels.json`` (template -> "index") and
-    ``-train/-validation/-test.json`` lists; videos ``video_root/<id>.webm``; templates lose their [ ]."""
+    ``-train/-validation/-test.json`` lists; videos ``video_root/<id>.webm`` (or any other video extension);
+    templates lose their [ ]."""
     split = _check_split(split, ("train", "validation", "test"), "ssv2")
     label_file = find_annotation(root, annotations, ["something-something-v2-labels.json", "labels.json"], "ssv2 labels")
     list_file = find_annotation(root, annotations, [f"something-something-v2-{split}.json", f"{split}.json"],
@@ -301,7 +345,7 @@ def read_ssv2(root: Path, split: str = "train", annotations: str | None = None, 
         raise DatasetError(f"{label_file} / {list_file}: expected a label dict and a list of videos")
     class_names = sorted(labels, key=lambda k: int(labels[k]))
     base = Path(video_root) if video_root else root
-    entries = []
+    entries, files = [], _VideoFiles()
     for n, item in enumerate(items):
         if "id" not in item:
             raise DatasetError(f"{list_file}: item {n} has no 'id'")
@@ -313,7 +357,7 @@ def read_ssv2(root: Path, split: str = "train", annotations: str | None = None, 
             if key not in labels:
                 raise DatasetError(f"{list_file}: item {n} (id {item['id']}): template {key!r} not in {label_file.name}")
             label = int(labels[key])
-        entries.append(VideoEntry(str(base / f"{item['id']}.webm"), label))
+        entries.append(VideoEntry(files.find(base, str(item["id"]), f"{item['id']}.webm"), label))
     return DatasetIndex(entries, class_names)
 
 
