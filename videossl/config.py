@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from .errors import UserError
+from .methods.base import MethodConfig  # noqa: F401  (re-exported: the base of every method's section)
 from .reference import ReferenceConfig
 
 
@@ -111,13 +112,6 @@ class TrainConfig:
     # DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm), as SimCLR / BYOL / DINO's BN head train.
     # torch has no CPU SyncBatchNorm: under gloo each process keeps its own statistics (logged once).
     sync_batchnorm: bool = True
-
-
-@dataclass
-class MethodConfig:
-    """Base of every method's config; each method subclasses it with its own hyperparameters."""
-
-    name: str = "simclr"
 
 
 @dataclass

@@ -7,9 +7,9 @@ from torch import nn
 
 from videossl.data.loader import ResumableDistributedSampler
 from videossl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from videossl.engine.ema import EMATeacher
+from videossl.nn.ema import EMATeacher
 from videossl.engine.monitor import collapse_stats
-from videossl.engine.schedules import cosine_schedule
+from videossl.nn.schedules import cosine_schedule
 
 
 def test_cosine_schedule_with_warmup():

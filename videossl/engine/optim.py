@@ -8,7 +8,7 @@ from torch import nn
 from torch.optim import SGD, Adam, AdamW, Optimizer
 
 from ..errors import UserError
-from .schedules import cosine_schedule, step_schedule
+from ..nn.schedules import cosine_schedule, step_schedule
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "lars")
 LR_SCHEDULES = ("cosine", "step", "constant")

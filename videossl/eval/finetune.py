@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..engine.schedules import step_schedule
+from ..nn.schedules import step_schedule
 from .frozen import finish_result, split_ids
 from .vit_finetune import finetune_batch, set_drop_path, with_layer_decay
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import ArrowOfTimeCandidatesSampler, CropBlackBorders
 from .base import Method, StepInfo

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import Backbone, create_backbone
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, ViewSpec
 from ..errors import UserError
 from ..heads import ProjectionHead

@@ -9,6 +9,7 @@ and any teacher. The engine calls, per optimizer step::
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -16,7 +17,6 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
-from ..config import MethodConfig
 from ..data.sampling import ViewSpec
 
 
@@ -30,6 +30,14 @@ class StepInfo(NamedTuple):
     @property
     def progress(self) -> float:
         return self.step / max(1, self.total_steps)
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's config (the recipe's ``method:`` section); each method subclasses it with its own
+    hyperparameters. The recipe loader (``videossl.config``) picks the subclass by ``name``."""
+
+    name: str = "simclr"
 
 
 class Method(nn.Module):

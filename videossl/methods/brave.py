@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import (BraVeSampler, ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view, audio_window,
                              clip_span, random_clip_start, segment_frames, video_view)
 from ..errors import UserError

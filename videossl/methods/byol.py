@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..engine.ema import EMATeacher
-from ..engine.schedules import cosine_schedule
+from ..nn.ema import EMATeacher
+from ..nn.schedules import cosine_schedule
 from ..heads import PredictionHead, ProjectionHead
 from ..losses.regression import normalized_mse_loss
 from .base import Method, StepInfo, concat_views

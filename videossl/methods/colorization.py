@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..transforms.video import VIDEO_MEAN, VIDEO_STD, luma

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import LongAudioSampler, ViewSpec
 from ..errors import UserError
 from ..losses.cpc import cpc_info_nce

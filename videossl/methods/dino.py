@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import MethodConfig
-from ..engine.ema import EMATeacher
-from ..engine.schedules import cosine_schedule
+from .base import MethodConfig
+from ..nn.ema import EMATeacher
+from ..nn.schedules import cosine_schedule
 from ..heads import DINOHead
 from ..losses.dino import dino_loss, koleo_loss, updated_center
 from .base import Method, StepInfo

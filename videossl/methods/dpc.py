@@ -37,7 +37,7 @@ from torch import nn
 
 from ..backbones import Backbone
 from ..backbones.dpc_aggregate import ConvGRUCell, DPCAggregate
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import ContiguousBlockSampler, ViewSpec
 from ..errors import UserError
 from ..losses.dpc import dpc_loss

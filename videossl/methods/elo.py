@@ -44,7 +44,7 @@ from torch import nn
 from ..backbones import Backbone, create_backbone
 from ..backbones.residual import residual_frames
 from ..transforms.video import luma
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import ProjectionHead, mlp

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from .base import Method, StepInfo

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from .base import Method, StepInfo

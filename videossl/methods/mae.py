@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import MAEDecoder

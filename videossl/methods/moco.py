@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..config import MethodConfig
-from ..engine.ema import EMATeacher
-from ..engine.schedules import cosine_schedule
+from .base import MethodConfig
+from ..nn.ema import EMATeacher
+from ..nn.schedules import cosine_schedule
 from ..heads import PredictionHead, ProjectionHead
 from ..losses.distributed import gather_no_grad, rank, world_size
 from ..losses.moco import moco_queue_loss, moco_v3_loss

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import OPNSampler
 from .base import Method, StepInfo, concat_views

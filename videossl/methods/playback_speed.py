@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewSpec
 from ..data.sampling_pretext import PlaybackSpeedSampler
 from ..errors import UserError

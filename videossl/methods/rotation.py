@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from .base import Method, StepInfo
 from .pretext_utils import ClassifierHead

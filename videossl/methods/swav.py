@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..heads import ProjectionHead, Prototypes
 from ..losses.swav import sinkhorn_knopp, swapped_prediction_loss
 from .base import Method, StepInfo

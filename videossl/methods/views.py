@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from ..errors import UserError
-from ..config import MethodConfig
+from .base import MethodConfig
 from ..data.sampling import RhoClipSampler, ViewSpec
 
 
