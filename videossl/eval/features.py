@@ -205,13 +205,10 @@ def clear_feature_cache() -> None:
 def train_and_test_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, split_id: int,
                             device: torch.device) -> tuple[CachedFeatures, CachedFeatures]:
     """Training features (``linear.train_clips`` clips, center crop) and test features
-    (``test.num_clips`` x ``test.num_crops`` views) of one split."""
+    (``test.num_clips`` x ``test.num_crops`` views) of one split, at one clip geometry (``test.multi_view``, SVT's
+    several geometries, is ``multi_view.multi_view_train_and_test_features``, which calls this once per geometry)."""
     from .views import multi_view_spec
 
-    if list(getattr(cfg.test, "multi_view", None) or []):  # SVT multi-view inference: one pass per geometry
-        from .multi_view import multi_view_train_and_test_features
-
-        return multi_view_train_and_test_features(cfg, encoder, encoder_key, split_id, device)
     d = cfg.data
     shape = (int(d.num_frames), int(d.frame_stride), int(d.crop_size))
     train_views = (int(cfg.linear.train_clips), 1)

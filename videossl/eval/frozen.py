@@ -82,6 +82,7 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
     import torch
 
     from .features import load_eval_encoder, resolve_device, train_and_test_features
+    from .multi_view import multi_view_train_and_test_features
     from .knn import knn_class_scores
     from .linear import evaluate_linear_probe, linear_probe_scores
     from .metrics import per_class_top1, retrieval_recall, topk_accuracy, video_level_features
@@ -96,7 +97,9 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
     per_split: dict[str, list[dict]] = {p: [] for p in protocols}
     skipped_files: list = []
     for split_id in split_ids(cfg.data):
-        train, test = train_and_test_features(cfg, encoder, encoder_key, split_id, device)
+        split_features = (multi_view_train_and_test_features if list(getattr(cfg.test, "multi_view", None) or [])
+                          else train_and_test_features)  # SVT multi-view inference: one pass per geometry
+        train, test = split_features(cfg, encoder, encoder_key, split_id, device)
         skipped_files += [*train.bad_files, *test.bad_files]
         info = {"split": split_id, "num_train": int(train.labels.numel()), "num_test": int(test.labels.numel()),
                 "num_classes": len(train.class_names), "feature_dim": int(train.features.shape[-1]),
