@@ -18,29 +18,11 @@ from omegaconf import DictConfig
 
 from . import recipes_dir
 from .errors import UserError
+from .eval.synthetic_protocol import EVAL_OVERRIDES, SUPERVISED_OVERRIDES, eval_data_overrides, write_random_init
 
 QUICKSTART_RECIPE = recipes_dir() / "simclr_synthetic_tiny3d.yaml"
 
 # Test-time views and classifier settings of the quickstart's evaluation (kept small for 2 CPU cores).
-EVAL_OVERRIDES = ["test.num_clips=4", "test.num_crops=3", "linear.train_clips=3", "linear.epochs=100"]
-# Supervised from scratch: AdamW at the pretraining's lr (0.03 x 16 / 256 = 1.9e-3 after the linear scaling rule);
-# SGD at lr 0.025 stayed at chance after 15 epochs on the motion classes.
-SUPERVISED_OVERRIDES = ["finetune.epochs=30", "finetune.warmup_epochs=2", "finetune.optimizer=adamw", "finetune.lr=0.03",
-                        "finetune.weight_decay=0.05", "finetune.batch_size=16", "finetune.dropout=0.0"]
-
-
-def _eval_data_overrides(cfg: DictConfig) -> list[str]:
-    """The evaluation sees the same synthetic dataset and clip geometry as pretraining."""
-    d, s = cfg.data, cfg.data.synthetic
-    out = ["data.format=synthetic", f"data.num_frames={d.num_frames}", f"data.frame_stride={d.frame_stride}",
-           f"data.crop_size={d.crop_size}", f"data.decoder={d.decoder}", f"data.num_workers={d.num_workers}",
-           f"data.synthetic.num_pool={s.num_pool}", f"data.synthetic.num_train={s.num_train}",
-           f"data.synthetic.num_test={s.num_test}", f"data.synthetic.size={s.size}", f"data.synthetic.seed={s.seed}"]
-    if d.root:
-        out.append(f"data.root={d.root}")
-    return out
-
-
 def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "runs/quickstart",
                    supervised: bool = True, eval_overrides: list[str] | None = None) -> dict:
     """Run the quickstart; ``overrides`` change the pretraining recipe, ``eval_overrides`` the evaluation."""
@@ -60,7 +42,7 @@ def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "ru
     run_dir = pretrain(cfg)
     pretrain_minutes = (time.perf_counter() - started) / 60
 
-    data = _eval_data_overrides(cfg) + EVAL_OVERRIDES + SUPERVISED_OVERRIDES + list(eval_overrides or [])
+    data = eval_data_overrides(cfg) + EVAL_OVERRIDES + SUPERVISED_OVERRIDES + list(eval_overrides or [])
     random_init = write_random_init(cfg, out / "random_init.pt")
     rows: list[dict] = []
     encoders = [("random init", str(random_init)), (f"SSL ({cfg.method.name})", str(run_dir / "encoder.pt"))]
@@ -86,19 +68,6 @@ def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "ru
     if not (ssl["linear_top1"] > rand["linear_top1"] and ssl["knn_top1"] > rand["knn_top1"]):
         print("WARNING: the SSL encoder does not beat random initialisation on both protocols; this is a defect.")
     return summary
-
-
-def write_random_init(cfg: DictConfig, path: Path) -> Path:
-    """The same backbone (name and kwargs, e.g. residual-frame input) at random initialisation, seeded like the
-    pretraining run, as an ``encoder.pt``: the baseline of the table and the start of the supervised bound."""
-    import torch
-
-    from .backbones import create_backbone, save_encoder
-
-    kwargs = dict(cfg.backbone.kwargs)
-    torch.manual_seed(cfg.train.seed)
-    save_encoder(path, create_backbone(cfg.backbone.name, **kwargs), cfg.backbone.name, kwargs)
-    return path
 
 
 def format_quickstart_table(rows: list[dict]) -> str:

@@ -10,7 +10,7 @@ Per recipe (``--all``: every ``recipes/*_synthetic_*.yaml``):
    ``train.resume=auto``, so a rerun resumes an interrupted run and skips a finished one;
 2. linear probe + kNN (:func:`videossl.eval.frozen.run_frozen_protocols`) of the pretrained encoder on the
    synthetic labeled train/test sets, with the pretraining clip geometry (the quickstart's
-   ``_eval_data_overrides``) and the quickstart's test views and classifier settings;
+   ``eval.synthetic_protocol.eval_data_overrides``) and the quickstart's test views and classifier settings;
 3. the same two protocols for the same backbone (name and kwargs, e.g. residual-frame input) at random
    initialisation seeded like the run (the quickstart's ``write_random_init``), once per architecture and
    evaluation setting, cached in ``<out>/random-<backbone>[-<kwargs hash>].json``;
@@ -43,6 +43,8 @@ from typing import Any, Callable
 
 from videossl import recipes_dir
 from videossl.errors import UserError
+
+from .learn_cache import backbone_tag, cached_top1, with_num_test  # noqa: F401  (with_num_test: tests use learn.*)
 
 RECIPES_DIR = recipes_dir()
 SYNTHETIC_GLOB = "*_synthetic_*.yaml"
@@ -108,21 +110,9 @@ def check_recipes(recipes: list[Path], overrides: list[str]) -> None:
             raise UserError(f"{recipe}: data.format is '{cfg.data.format}'; bench learn runs synthetic recipes only")
 
 
-def with_num_test(data_overrides: list[str], num_test: int | None) -> list[str]:
-    """``data_overrides`` (the quickstart's ``_eval_data_overrides``) with the synthetic test split resized to
-    ``num_test`` videos (None: unchanged). The pool and train videos stay the same (they are planned before the test
-    split and each video is seeded by dataset seed, split and index); the test split is a new, larger draw."""
-    if num_test is None:
-        return list(data_overrides)
-    if num_test < 1:
-        raise UserError(f"--num-test: must be >= 1, got {num_test}")
-    kept = [o for o in data_overrides if not o.startswith("data.synthetic.num_test=")]
-    return kept + [f"data.synthetic.num_test={num_test}"]
-
-
 def eval_overrides(tiny: bool) -> list[str]:
     """The quickstart's test views and linear-probe settings (tiny: one view, 5 epochs), no plots or bars."""
-    from videossl.quickstart import EVAL_OVERRIDES
+    from videossl.eval.synthetic_protocol import EVAL_OVERRIDES
 
     return list(EVAL_OVERRIDES) + (TINY_EVAL if tiny else []) + ["linear.tsne=false", "progress=false"]
 
@@ -197,27 +187,6 @@ def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, 
             "num_classes": int(results["linear"]["splits"][0]["num_classes"])}
 
 
-def cached_top1(encoder: str, overrides: list[str], out_dir: Path, cache: Path,
-                evaluate: Callable[[str, list[str], Path], dict] | None = None) -> dict[str, float]:
-    """``evaluate`` (default ``frozen_top1``; ``learn_audio.audio_top1`` for audio towers) through a JSON cache keyed by the
-    evaluation overrides and, for a file, its content hash (a resumed finished run saves ``encoder.pt`` again with
-    the same weights, so mtimes do not tell).
-
-    The random-init baseline is evaluated once per backbone and setting (``<out>/random-<backbone>.json``); an SSL
-    encoder once per training (``<out>/<recipe>/eval/bench_eval.json``), so a rerun of finished recipes is quick.
-    """
-    path = Path(encoder)
-    stamp = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else None
-    entries = json.loads(cache.read_text()) if cache.is_file() else []
-    for entry in entries:
-        if entry["overrides"] == overrides and entry.get("encoder") == stamp:
-            return entry["result"]
-    result = (evaluate or frozen_top1)(encoder, overrides, out_dir)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(entries + [{"overrides": overrides, "encoder": stamp, "result": result}], indent=2))
-    return result
-
-
 def final_loss(run_dir: Path) -> float | None:
     """The last logged training loss of a run (``metrics.csv``), or None."""
     from videossl.engine.run_logger import read_metrics
@@ -226,14 +195,6 @@ def final_loss(run_dir: Path) -> float | None:
     rows = read_metrics(path) if path.is_file() else []
     losses = [r["loss"] for r in rows if r.get("loss") not in (None, "")]
     return float(losses[-1]) if losses else None
-
-
-def backbone_tag(name: str, kwargs: dict, seed: int) -> str:
-    """``<name>`` or ``<name>-<kwargs and seed hash>``: one random-init baseline per architecture and seed."""
-    if not kwargs and int(seed) == 0:
-        return name
-    key = json.dumps({"kwargs": kwargs, "seed": int(seed)}, sort_keys=True)
-    return f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 def random_init_tag(cfg) -> str:
@@ -249,20 +210,21 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path, num_
 
     ``num_test``: videos in the evaluation's synthetic test split (None: the recipe's own)."""
     from videossl.config import load_pretrain_config
-    from videossl.quickstart import _eval_data_overrides, write_random_init
+    from videossl.eval.synthetic_protocol import eval_data_overrides, write_random_init
 
     from .learn_audio import bench_audio
 
     name = recipe.stem
     cfg = load_pretrain_config(recipe, [*overrides, f"train.run_dir={out / name / 'pretrain'}", "train.resume=auto"])
     run_dir, minutes, steps = pretrain_timed(cfg)
-    evaluation = with_num_test(_eval_data_overrides(cfg), num_test) + eval_overrides(tiny)
-    ssl = cached_top1(str(run_dir / "encoder.pt"), evaluation, out / name / "eval", out / name / "eval" / "bench_eval.json")
+    evaluation = with_num_test(eval_data_overrides(cfg), num_test) + eval_overrides(tiny)
+    ssl = cached_top1(str(run_dir / "encoder.pt"), evaluation, out / name / "eval", out / name / "eval" / "bench_eval.json",
+                      frozen_top1)
     backbone = cfg.backbone.name
     rand_dir = out / f"random-{random_init_tag(cfg)}"
     rand_dir.mkdir(parents=True, exist_ok=True)
     rand_encoder = write_random_init(cfg, rand_dir / "encoder.pt")
-    rand = cached_top1(str(rand_encoder), evaluation, rand_dir, out / f"random-{random_init_tag(cfg)}.json")
+    rand = cached_top1(str(rand_encoder), evaluation, rand_dir, out / f"random-{random_init_tag(cfg)}.json", frozen_top1)
     beats = ssl["linear_top1"] > rand["linear_top1"] and ssl["knn_top1"] > rand["knn_top1"]
     return {"recipe": name, "method": cfg.method.name, "backbone": cfg.backbone.name,
             "linear_top1": ssl["linear_top1"], "knn_top1": ssl["knn_top1"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .learn import backbone_tag, cached_top1, with_num_test
+from .learn_cache import backbone_tag, cached_top1, with_num_test
 
 TINY_AUDIO_EVAL = ["data.num_windows=1", "linear.epochs=5", "data.batch_size=4"]
 # AudioEvalDataConfig keys the video evaluation's data overrides share with it (the synthetic sets themselves).
@@ -18,11 +18,11 @@ AUDIO_METHOD_KEYS = (("audio_rate", "audio_rate"), ("n_mels", "n_mels"), ("audio
 
 def audio_eval_overrides(cfg, tiny: bool, num_test: int | None = None) -> list[str]:
     """Audio-probe overrides: the synthetic root and sizes of the video evaluation (the quickstart's
-    ``_eval_data_overrides``, test split resized to ``num_test`` like the video one), the run's audio rate, mel
+    ``eval_data_overrides``, test split resized to ``num_test`` like the video one), the run's audio rate, mel
     bands and window length, the run's seed."""
-    from videossl.quickstart import _eval_data_overrides
+    from videossl.eval.synthetic_protocol import eval_data_overrides
 
-    data = with_num_test(_eval_data_overrides(cfg), num_test)
+    data = with_num_test(eval_data_overrides(cfg), num_test)
     shared = [o for o in data if o.startswith(AUDIO_SHARED_DATA)]
     audio = [f"data.{key}={cfg.method[name]}" for name, key in AUDIO_METHOD_KEYS if name in cfg.method]
     return shared + audio + [f"seed={int(cfg.train.seed)}"] + (TINY_AUDIO_EVAL if tiny else [])

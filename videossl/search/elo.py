@@ -98,11 +98,11 @@ def candidate_overrides(weights: dict[str, float], run_dir: Path, args: argparse
 
 def fitness_data_overrides(cfg: Any, args: argparse.Namespace) -> list[str]:
     """Evaluation data of the fitness: the recipe's synthetic dataset and clip geometry, plus ``--eval-set``."""
-    from videossl.quickstart import _eval_data_overrides
+    from videossl.eval.synthetic_protocol import eval_data_overrides
 
     validation_seed = getattr(args, "validation_seed", -1)
     if cfg.data.format == "synthetic":
-        base = _eval_data_overrides(cfg)
+        base = eval_data_overrides(cfg)
         if validation_seed >= 0:
             if validation_seed == int(cfg.data.synthetic.seed):
                 raise UserError(f"--validation-seed {validation_seed}: that is the recipe's data.synthetic.seed; a "

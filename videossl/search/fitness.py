@@ -120,7 +120,7 @@ def encoder_fitness(encoder_path: str | Path, eval_overrides: list[str], cluster
     """All fitness values of one ``encoder.pt`` (or ``random:<backbone>``).
 
     eval_overrides: ``videossl.eval`` config overrides naming the data (e.g. the quickstart's
-    ``_eval_data_overrides`` of the pretraining config). The held-out unlabeled set is the ``train`` split with its
+    ``eval.synthetic_protocol.eval_data_overrides`` of the pretraining config). The held-out unlabeled set is the ``train`` split with its
     labels ignored (it is not the pretraining pool); kNN uses ``train`` as memory and ``test`` as queries.
     ``knn_queries`` "heldout": two-fold kNN within the train split instead (odd videos against even ones and the
     reverse; the test split is not read).
