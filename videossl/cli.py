@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__, recipes_dir
+from . import __version__, recipes_dir, resolve_recipe  # noqa: F401  (resolve_recipe: kept importable from here)
 from .errors import UserError
 
 # group -> command -> (module, help, issue that brings it)
@@ -56,17 +56,6 @@ TOPLEVEL: dict[str, tuple[str, str, int]] = {
 }
 LIST_TOPICS = ("methods", "backbones", "datasets", "recipes")
 RECIPES_DIR = recipes_dir()
-
-
-def resolve_recipe(recipe: str) -> Path:
-    """A recipe path, or a bare name looked up in the shipped recipes (``videossl/recipes/``, ``recipes/`` in a clone)."""
-    path = Path(recipe)
-    if path.is_file():
-        return path
-    for candidate in (RECIPES_DIR / recipe, RECIPES_DIR / f"{recipe}.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise UserError(f"recipe not found: {recipe} (neither a file nor a name in {RECIPES_DIR})")
 
 
 # ----------------------------------------------------------------------------------------------- commands

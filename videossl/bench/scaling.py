@@ -113,7 +113,7 @@ def ddp_throughput(spec: Any, world: int, steps: int, threads: int, timeout_s: f
 
 def loader_throughput(recipe: str, overrides: list[str], workers: int, batches: int) -> dict[str, Any]:
     """Clips/s of the recipe's training dataloader with ``workers`` workers, after its first batch."""
-    from videossl.cli import resolve_recipe
+    from videossl import resolve_recipe
     from videossl.config import load_pretrain_config
     from videossl.data.build import build_dataset
     from videossl.data.loader import build_train_loader

@@ -94,7 +94,7 @@ def bench_e2e(recipe: str, steps: int, overrides: list[str], log_every: int = 5)
     includes starting the workers), and clips/s."""
     import csv
 
-    from videossl.cli import resolve_recipe
+    from videossl import resolve_recipe
     from videossl.config import load_pretrain_config
     from videossl.engine.trainer import pretrain
 

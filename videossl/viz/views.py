@@ -295,7 +295,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..cli import resolve_recipe
+    from .. import resolve_recipe
     from ..config import load_pretrain_config
 
     torch.set_num_threads(1)
