@@ -53,6 +53,7 @@ GROUPS: dict[str, dict[str, tuple[str, str, int]]] = {
 TOPLEVEL: dict[str, tuple[str, str, int]] = {
     "features": ("videossl.viz.features", "extract embeddings of every video to .npy + CSV, with a t-SNE plot", 12),
     "report": ("videossl.viz.report", "write a static HTML report of a run directory", 12),
+    "plan": ("videossl.plan.command", "check and price a recipe: data, FLOPs, memory, GPU-hours, references", 21),
 }
 LIST_TOPICS = ("methods", "backbones", "datasets", "recipes")
 RECIPES_DIR = recipes_dir()

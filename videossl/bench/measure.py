@@ -50,22 +50,11 @@ def meta_flops(spec: StepSpec) -> float:
     """Model FLOPs of one training step of our ``spec.method`` (forward + backward), counted on the ``meta``
     device: no memory and no compute, so it also sizes steps too big to run. SDPA is counted through its math
     decomposition (``4 B H N^2 d`` forward), which CPU runs would miss: FlopCounterMode has no formula for the
-    CPU flash kernel."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    CPU flash kernel. The counting is ``bench/flops.py``'s, which ``videossl plan`` shares."""
+    from .flops import training_step_flops
+    from .peers import build_config
 
-    from videossl.methods import METHODS, StepInfo
-
-    from .peers import build_config, method_batch
-
-    cfg = build_config(spec)
-    with torch.device("meta"):
-        method = METHODS[spec.method](cfg).train()
-    batch = method_batch(cfg, method, spec.batch, "meta", spec.seed)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        method.training_step(batch, StepInfo(0, 1000, 0))["loss"].backward()
-    return float(counter.get_total_flops())
+    return training_step_flops(build_config(spec), spec.batch, spec.seed)["total"]
 
 
 def step_flops(runner: Runner) -> float:
