@@ -75,7 +75,7 @@ def format_compute(plan: dict[str, Any]) -> list[str]:
 def duration(hours: float, prefix: str = "") -> str:
     """``1,234 GPU-hours``, ``5.4 GPU-minutes`` or ``0.33 GPU-seconds`` (``prefix="GPU-"``); plain units without."""
     if hours >= 1:
-        return f"{hours:,.4g} {prefix}hours"
+        return f"{hours:,.0f} {prefix}hours" if hours >= 1000 else f"{hours:.4g} {prefix}hours"
     if hours * 60 >= 1:
         return f"{hours * 60:.3g} {prefix}minutes"
     return f"{hours * 3600:.3g} {prefix}seconds"
@@ -87,7 +87,8 @@ def format_cost(plan: dict[str, Any]) -> list[str]:
     if cost["gpu_hours"] is None:
         return [f"cost: {duration(cost['gpu_hours_per_100k_videos_epoch'], 'GPU-')} per 100k videos per epoch on "
                 f"{rate}"]
-    return [f"cost: {cost['total_pflops']:,.4g} PFLOPs in total = {duration(cost['gpu_hours'], 'GPU-')} "
+    pflops = f"{cost['total_pflops']:,.0f}" if cost["total_pflops"] >= 1000 else f"{cost['total_pflops']:.4g}"
+    return [f"cost: {pflops} PFLOPs in total = {duration(cost['gpu_hours'], 'GPU-')} "
             f"({duration(cost['wall_hours'])} on {plan['schedule']['world_size']} GPUs) on {rate}"]
 
 
