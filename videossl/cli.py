@@ -9,51 +9,52 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 from . import __version__, recipes_dir, resolve_recipe  # noqa: F401  (resolve_recipe: kept importable from here)
 from .errors import UserError
 
-# group -> command -> (module, help, issue that brings it)
-GROUPS: dict[str, dict[str, tuple[str, str, int]]] = {
+# group -> command -> (module that owns it, help)
+GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     "eval": {
-        "linear": ("videossl.eval.commands", "linear probe on frozen features (top-1/top-5, N clips x 3 crops)", 2),
-        "knn": ("videossl.eval.commands", "k-nearest-neighbour classifier on frozen features (k=20, T=0.07)", 2),
-        "finetune": ("videossl.eval.commands", "fine-tune the whole network with a classifier", 2),
-        "retrieval": ("videossl.eval.commands", "video retrieval: test videos query training videos (R@1/5/10/20)", 2),
-        "frozen": ("videossl.eval.commands", "linear probe, kNN and retrieval from one feature extraction", 2),
-        "audio-linear": ("videossl.eval.av_commands", "linear probe on frozen audio features (ESC-50, speakers)", 8),
-        "av-retrieval": ("videossl.eval.av_commands", "audio-visual retrieval of a run (clip->audio, audio->clip)", 8),
-        "av-sync": ("videossl.eval.av_commands", "does an AVC model prefer synchronised over shifted audio?", 8),
-        "av-localise": ("videossl.eval.av_commands", "AVE-Net sound-source localisation maps as PNG overlays", 8),
-        "avc": ("videossl.eval.avc", "held-out audio-visual correspondence accuracy (L3's metric) with its SE", 19),
+        "linear": ("videossl.eval.commands", "linear probe on frozen features (top-1/top-5, N clips x 3 crops)"),
+        "knn": ("videossl.eval.commands", "k-nearest-neighbour classifier on frozen features (k=20, T=0.07)"),
+        "finetune": ("videossl.eval.commands", "fine-tune the whole network with a classifier"),
+        "retrieval": ("videossl.eval.commands", "video retrieval: test videos query training videos (R@1/5/10/20)"),
+        "frozen": ("videossl.eval.commands", "linear probe, kNN and retrieval from one feature extraction"),
+        "audio-linear": ("videossl.eval.av_commands", "linear probe on frozen audio features (ESC-50, speakers)"),
+        "av-retrieval": ("videossl.eval.av_commands", "audio-visual retrieval of a run (clip->audio, audio->clip)"),
+        "av-sync": ("videossl.eval.av_commands", "does an AVC model prefer synchronised over shifted audio?"),
+        "av-localise": ("videossl.eval.av_commands", "AVE-Net sound-source localisation maps as PNG overlays"),
+        "avc": ("videossl.eval.avc", "held-out audio-visual correspondence accuracy (L3's metric) with its SE"),
     },
     "data": {
-        "make-synthetic": ("videossl.data.commands", "write the procedural synthetic video+audio dataset", 3),
-        "stats": ("videossl.data.stats", "counts per split and class; annotation entries whose video is missing", 3),
-        "check": ("videossl.data.commands", "decode-check every video of a dataset and report bad files", 3),
-        "prepare": ("videossl.data.commands", "re-encode a dataset (short side, fps, keyframes) and write a manifest", 3),
-        "speech": ("videossl.data.speech", "synthesise a multi-speaker speech set with espeak-ng (CPC probe)", 8),
+        "make-synthetic": ("videossl.data.commands", "write the procedural synthetic video+audio dataset"),
+        "stats": ("videossl.data.stats", "counts per split and class; annotation entries whose video is missing"),
+        "check": ("videossl.data.commands", "decode-check every video of a dataset and report bad files"),
+        "prepare": ("videossl.data.commands", "re-encode a dataset (short side, fps, keyframes) and write a manifest"),
+        "speech": ("videossl.data.speech", "synthesise a multi-speaker speech set with espeak-ng (CPC probe)"),
     },
     "bench": {
-        "data": ("videossl.bench.data", "data pipeline throughput vs pytorchvideo, per decoder", 3),
-        "train": ("videossl.bench.train", "training-step throughput and memory per method/backbone vs peers", 10),
-        "learn": ("videossl.bench.learn", "pretrain every method on synthetic data and evaluate (table)", 5),
+        "data": ("videossl.bench.data", "data pipeline throughput vs pytorchvideo, per decoder"),
+        "train": ("videossl.bench.train", "training-step throughput and memory per method/backbone vs peers"),
+        "learn": ("videossl.bench.learn", "pretrain every method on synthetic data and evaluate (table)"),
     },
     "show": {
-        "views": ("videossl.viz.views", "PNG grid / GIF of the views a recipe's sampler and augmentation produce", 12),
-        "attention": ("videossl.viz.attention", "CLS attention (ViTs) or activation maps (3D CNNs) over a video", 12),
+        "views": ("videossl.viz.views", "PNG grid / GIF of the views a recipe's sampler and augmentation produce"),
+        "attention": ("videossl.viz.attention", "CLS attention (ViTs) or activation maps (3D CNNs) over a video"),
     },
     "search": {
-        "elo": ("videossl.search.elo", "evolutionary search of ELo loss weights with a Zipf-prior fitness", 9),
+        "elo": ("videossl.search.elo", "evolutionary search of ELo loss weights with a Zipf-prior fitness"),
     },
 }
-# top-level commands owned by other modules: name -> (module, help, issue)
-TOPLEVEL: dict[str, tuple[str, str, int]] = {
-    "features": ("videossl.viz.features", "extract embeddings of every video to .npy + CSV, with a t-SNE plot", 12),
-    "report": ("videossl.viz.report", "write a static HTML report of a run directory", 12),
-    "plan": ("videossl.plan.command", "check and price a recipe: data, FLOPs, memory, GPU-hours, references", 21),
+# top-level commands owned by other modules: name -> (module, help)
+TOPLEVEL: dict[str, tuple[str, str]] = {
+    "features": ("videossl.viz.features", "extract embeddings of every video to .npy + CSV, with a t-SNE plot"),
+    "report": ("videossl.viz.report", "write a static HTML report of a run directory"),
+    "plan": ("videossl.plan.command", "check and price a recipe: data, FLOPs, memory, GPU-hours, references"),
 }
 LIST_TOPICS = ("methods", "backbones", "datasets", "recipes")
 RECIPES_DIR = recipes_dir()
@@ -128,15 +129,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _group_command(group: str | None, name: str):
-    """Import the module that owns ``videossl [<group>] <name>``; None when it has not landed yet."""
+    """Import the module that owns ``videossl [<group>] <name>`` and return its ``(add_arguments, run, help)``."""
     module_name = (GROUPS[group][name] if group else TOPLEVEL[name])[0]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and (e.name == module_name or module_name.startswith(e.name)):
-            return None
-        raise
-    return getattr(module, "COMMANDS", {}).get(name)
+    return importlib.import_module(module_name).COMMANDS[name]
 
 
 # ----------------------------------------------------------------------------------------------- parser
@@ -170,38 +165,35 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
     # commands owned by other modules: only the invoked one imports its module
     words = [a for a in argv if not a.startswith("-")]
-    for name, (_, help_text, issue) in TOPLEVEL.items():
+    for name, (_, help_text) in TOPLEVEL.items():
         cp = sub.add_parser(name, help=help_text, description=help_text)
         if words[:1] == [name]:
-            _attach(cp, None, name, issue)
+            _attach(cp, None, name)
     for group, commands in GROUPS.items():
         gp = sub.add_parser(group, help=f"{group} commands: {', '.join(commands)}")
         gsub = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
         gsub.required = True
-        for name, (_, help_text, issue) in commands.items():
+        for name, (_, help_text) in commands.items():
             cp = gsub.add_parser(name, help=help_text, description=help_text)
             if words[:2] == [group, name]:
-                _attach(cp, group, name, issue)
+                _attach(cp, group, name)
     return parser
 
 
-def _attach(parser: argparse.ArgumentParser, group: str | None, name: str, issue: int) -> None:
-    """Give ``parser`` the owning module's arguments and runner, or a plain 'not available yet'."""
-    entry = _group_command(group, name)
-    if entry is None:
-        parser.set_defaults(func=_not_yet(f"{group} {name}" if group else name, issue))
-        parser.add_argument("rest", nargs=argparse.REMAINDER)
-    else:
-        add_arguments, run, _ = entry
-        add_arguments(parser)
-        parser.set_defaults(func=run)
+def _attach(parser: argparse.ArgumentParser, group: str | None, name: str) -> None:
+    """Give ``parser`` the owning module's arguments and runner."""
+    add_arguments, run, _ = _group_command(group, name)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
 
 
-def _not_yet(command: str, issue: int):
-    def run(args: argparse.Namespace) -> int:
-        raise UserError(f"`videossl {command}` is not available yet: it lands with issue #{issue}")
-
-    return run
+def _missing_dependency(error: ModuleNotFoundError) -> str | None:
+    """One line for a third-party package that is not installed (e.g. ``pip install --no-deps``); None for a
+    missing module of videossl itself, which is a bug and keeps its traceback."""
+    if not error.name or error.name.split(".")[0] == "videossl":
+        return None
+    return (f"the Python package '{error.name.split('.')[0]}' is not installed; install videossl with its "
+            f"dependencies (pip install videossl, or `make venv` in a clone)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,13 +205,21 @@ def main(argv: list[str] | None = None) -> int:
         ours.addHandler(handler)
         ours.setLevel(logging.INFO)
         ours.propagate = False
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"videossl: error: {e}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        line = _missing_dependency(e)
+        if line is None:
+            raise
+        print(f"videossl: error: {line}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `videossl list recipes | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("videossl: interrupted", file=sys.stderr)
         return 130
