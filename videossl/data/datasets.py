@@ -137,6 +137,11 @@ class _VideoFiles:
         return str(folder / name)
 
 
+def _documented_subfolder(root: Path, name: str) -> Path:
+    """``root/name`` when it is a folder (the video folder of a dataset README's layout), else ``root``."""
+    return root / name if (root / name).is_dir() else root
+
+
 def _split_folder(root: Path, split: str) -> Path:
     """``root/<split>`` when that folder exists (``val`` also matches ``validate``/``validation``), else root."""
     for name in (split, *_SPLIT_ALIASES.get(split, ())):
@@ -225,7 +230,9 @@ def read_ucf101(root: Path, split: str = "train", split_id: int = 1, annotations
                 video_root: str | None = None, **_: Any) -> DatasetIndex:
     """UCF101 (Soomro et al., 2012): ``classInd.txt`` + ``trainlist0k.txt`` / ``testlist0k.txt``, k = 1..3.
 
-    Class lookup is case-insensitive: the folder ``HandstandPushups`` holds ``v_HandStandPushups_*``.
+    Class lookup is case-insensitive: the folder ``HandstandPushups`` holds ``v_HandStandPushups_*``. Videos are
+    ``video_root/<Class>/<file>``; without ``video_root``, ``root/UCF-101`` when that folder exists (the README's
+    layout, so ``root=data/ucf101`` works as the recipes say), else ``root``.
     """
     split = _check_split(split, ("train", "test"), "ucf101")
     if split_id not in (1, 2, 3):
@@ -241,7 +248,7 @@ def read_ucf101(root: Path, split: str = "train", split_id: int = 1, annotations
     lookup = {name.lower(): i for i, name in enumerate(names)}
     list_name = f"{split}list0{split_id}.txt"
     list_file = find_annotation(root, annotations, [list_name, f"ucfTrainTestlist/{list_name}"], "ucf101 split")
-    base = Path(video_root) if video_root else root
+    base = Path(video_root) if video_root else _documented_subfolder(root, "UCF-101")
     entries, files = [], _VideoFiles()
     for n, line in enumerate(read_lines(list_file), 1):
         rel = line.split()[0]
@@ -257,7 +264,8 @@ def read_hmdb51(root: Path, split: str = "train", split_id: int = 1, annotations
                 video_root: str | None = None, **_: Any) -> DatasetIndex:
     """HMDB51 (Kuehne et al., 2011): 51 x ``<class>_test_split<k>.txt`` with ``<video>.avi <0|1|2>`` lines.
 
-    1 = train, 2 = test, 0 = unused (``split="unused"``). Videos are ``video_root/<class>/<video>``.
+    1 = train, 2 = test, 0 = unused (``split="unused"``). Videos are ``video_root/<class>/<video>``; without
+    ``video_root``, ``root/videos`` when that folder exists (the README's layout), else ``root``.
     """
     split = _check_split(split, ("train", "test", "unused"), "hmdb51")
     if split_id not in (1, 2, 3):
@@ -267,7 +275,7 @@ def read_hmdb51(root: Path, split: str = "train", split_id: int = 1, annotations
     first = find_annotation(root, annotations, [pattern, f"testTrainMulti_7030_splits/{pattern}"], "hmdb51 splits")
     files = sorted(first.parent.glob(pattern))
     names = [f.name[: -len(f"_test_split{split_id}.txt")] for f in files]
-    base = Path(video_root) if video_root else root
+    base = Path(video_root) if video_root else _documented_subfolder(root, "videos")
     entries, videos = [], _VideoFiles()
     for label, (name, file) in enumerate(zip(names, files)):
         for n, line in enumerate(read_lines(file), 1):
