@@ -27,26 +27,13 @@ from .rehearse import (EvalCommand, dataset_of, data_root_override, datasets_nee
 
 RECIPES = real_data_recipes()
 
+# (recipe or "*", eval recipe) -> why the case is expected to fail; strict: it fails CI once it passes. The Kinetics
+# evaluations used to be here (a split with any missing video was refused); their recipes now set data.max_missing.
 KINETICS_EVALS = ("eval/k400_linear_rho", "eval/k400_finetune_videomae", "eval/k400_linear_svt")
-MISSING_KINETICS = (
-    "evaluation refuses a split with any missing video (videossl/eval/features.py read_split: 'N of M train videos "
-    "are missing'), and every real Kinetics copy misses some (dead YouTube links; the layout's train split, like a "
-    "real download, misses 2 of 35): no Kinetics evaluation recipe can run on a real copy. "
-    "test_kinetics_evaluation_on_a_complete_copy runs them with the missing rows dropped from the CSVs.")
-# (recipe or "*", eval recipe) -> why the case is expected to fail; strict: it fails CI once it passes
-XFAIL: dict[tuple[str, str], str] = {("*", name): MISSING_KINETICS for name in KINETICS_EVALS}
-# recipe -> why its plan is expected to fail (strict)
-PLAN_GRU = ("videossl plan's memory simulation (videossl/plan/memory.py simulate_step_memory) runs the step at "
-            "bf16 on the meta device without autocast: CPC's GRU raises 'RNN input dtype (torch.bfloat16) does not "
-            "match weight dtype (torch.float32)'")
-PLAN_XFAIL: dict[str, str] = {
-    "cpc_librispeech_cpc": PLAN_GRU,
-    "cpc_speech_tiny_cpc": PLAN_GRU,
-    "l3_kinetics_sounds_resnet18": (
-        "videossl plan's FLOP count (videossl/plan/compute.py step_flops -> bench/flops.py) fails on L3: its "
-        "training_step calls int() on a tensor (l3.py `audio[0].roll(int(shift))`), impossible on the meta device, "
-        "and the CPU fallback at batch 1 hits BatchNorm's 'Expected more than 1 value per channel'"),
-}
+XFAIL: dict[tuple[str, str], str] = {}
+# recipe -> why its plan is expected to fail (strict). CPC's (the probe decoded WAV files as video) and L3's (the CPU
+# fallback counted at batch 1, which L3's BatchNorm head refuses) were fixed.
+PLAN_XFAIL: dict[str, str] = {}
 
 
 def _eval_cases() -> list:
@@ -152,7 +139,7 @@ def test_evaluation(recipe, command, layouts, runs, tmp_path):
 
 @pytest.mark.parametrize("name", KINETICS_EVALS)
 def test_kinetics_evaluation_on_a_complete_copy(name, layouts, runs, tmp_path):
-    """The Kinetics evaluation recipes themselves, on the layout without its missing videos (see MISSING_KINETICS),
+    """The Kinetics evaluation recipes themselves, on the layout without its missing videos,
     with the run of the first recipe that names them."""
     recipe, command = next((r, c) for r in RECIPES for c in eval_commands(r) if c.recipe == name)
     complete = layouts.get("kinetics400_complete")

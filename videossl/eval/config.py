@@ -49,6 +49,9 @@ class EvalDataConfig:
     short_side: int = 0  # decoder resize; 0: frozen protocols decode at crop_size, fine-tuning at full size
     num_workers: int = 2
     batch_size: int = 16  # videos per batch during feature extraction
+    # fraction of a split's listed videos that may be missing on disk (Kinetics downloads lose videos to removed
+    # YouTube links); the missing ones are left out, counted in the results and listed in bad_files.csv. 0: refuse
+    max_missing: float = 0.0
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

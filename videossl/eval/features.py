@@ -103,9 +103,16 @@ def read_split(data: Any, split: str, split_id: int) -> Any:
     if any(e.label < 0 for e in index.entries):
         raise UserError(f"data: {split} videos under {data.root} have no labels (a flat folder?); evaluation needs classes")
     missing = [e.path for e in index.entries if not Path(e.path).is_file()]
-    if missing:  # evaluating on a subset would make the numbers incomparable: refuse up front
+    allowed = float(getattr(data, "max_missing", 0.0) or 0.0)
+    if missing and len(missing) > allowed * len(index.entries):  # a subset makes numbers incomparable: refuse
         raise UserError(f"data: {len(missing)} of {len(index.entries)} {split} videos of split {split_id} are missing "
-                        f"(first: {missing[0]}); `videossl data stats` lists them all")
+                        f"(first: {missing[0]}; more than data.max_missing={allowed:g} of them); `videossl data stats` "
+                        f"lists them all")
+    if missing:  # kept in the index: the dataset skips them like unreadable files, so bad_files.csv lists them
+        logging.getLogger("videossl.eval").warning(
+            "data: %d of %d %s videos of split %d are missing (within data.max_missing=%g); they are left out and "
+            "listed in bad_files.csv (first: %s)", len(missing), len(index.entries), split, split_id, allowed,
+            missing[0])
     return index
 
 

@@ -2,7 +2,7 @@
 steps, total PFLOPs and GPU-hours at a stated MFU on a named GPU.
 
 FLOPs come from ``bench/flops.py``, the counter ``videossl bench train`` uses, on the ``meta`` device (no memory, no
-compute). A method that needs real values (``.item()``, ``nonzero``) is counted on CPU at batches 1 and 2 and
+compute). A method that needs real values (``.item()``, ``nonzero``) is counted on CPU at batches 2 and 3 and
 extrapolated linearly; CPU attention kernels have no FLOP formula, so a transformer's attention is then missing
 from the count (the result says so).
 
@@ -126,12 +126,16 @@ def step_flops(cfg: Any, batch_size: int) -> dict[str, Any]:
         flops = training_step_flops(cfg, batch_size, int(cfg.train.seed), "meta")
         return {**flops, "how": "counted on the meta device at the recipe's batch (as `videossl bench train`)"}
     except Exception as error:  # noqa: BLE001 - .item() / nonzero need real values
-        one = training_step_flops(cfg, 1, int(cfg.train.seed), "cpu")
-        two = training_step_flops(cfg, 2, int(cfg.train.seed), "cpu") if batch_size > 1 else one
-        flops = {k: one[k] + (batch_size - 1) * (two[k] - one[k]) for k in ("forward", "backward", "total")}
+        # batches 2 and 3: a BatchNorm in training mode refuses a batch of 1 (e.g. L3's fusion head)
+        low, high = (batch_size, batch_size) if batch_size <= 3 else (2, 3)
+        a = training_step_flops(cfg, low, int(cfg.train.seed), "cpu")
+        b = training_step_flops(cfg, high, int(cfg.train.seed), "cpu") if high != low else a
+        slope = {k: (b[k] - a[k]) / max(1, high - low) for k in ("forward", "backward", "total")}
+        flops = {k: a[k] + (batch_size - low) * slope[k] for k in ("forward", "backward", "total")}
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:100]
-        return {**flops, "how": f"counted on CPU at batches 1 and 2, extrapolated linearly (not on meta: {reason}); "
-                                "CPU attention kernels are not counted"}
+        where = f"batch {batch_size}" if low == high else f"batches {low} and {high}, extrapolated linearly"
+        return {**flops, "how": f"counted on CPU at {where} (not on meta: {reason}); CPU attention kernels are not "
+                                "counted"}
 
 
 def schedule(cfg: Any, videos: int | None) -> dict[str, Any]:

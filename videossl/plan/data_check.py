@@ -130,13 +130,13 @@ def probe_sample(paths: list[str], decoder_name: str, count: int, seed: int, tim
     decoder = create_decoder(decoder_name)
     facts = []
     for path in chosen:
-        if path in unreadable:
+        if path in unreadable or Path(path).suffix.lower() in media:  # audio / images: checked above, no video facts
             continue
         try:
             facts.append(_describe(path, decoder))
         except Exception as error:  # noqa: BLE001 - passed the check but its header does not describe it
             unreadable[path] = f"{path}: {str(error).strip().splitlines()[0] if str(error).strip() else error!r}"
-    return {"decoder": decoder_name, "seed": seed, "probed": len(chosen), "readable": len(facts),
+    return {"decoder": decoder_name, "seed": seed, "probed": len(chosen), "readable": len(chosen) - len(unreadable),
             "unreadable": {p: unreadable[p] for p in chosen if p in unreadable},
             "codecs": dict(Counter(f["codec"] for f in facts).most_common()),
             "resolutions": dict(Counter(f["resolution"] for f in facts).most_common()),

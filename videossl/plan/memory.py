@@ -17,7 +17,7 @@ Not counted: the CUDA context and cuDNN / cuBLAS workspaces (about 0.5-1 GiB, ``
 comparing with the GPU's memory), allocator fragmentation, and the data loader's pinned buffers. With more than one
 process, DDP's gradient buckets (one copy of the trained parameters) are added.
 
-A method that cannot run on ``meta`` (``.item()``, ``nonzero``...) is simulated on CPU at batches 1 and 2 instead and
+A method that cannot run on ``meta`` (``.item()``, ``nonzero``...) is simulated on CPU at batches 2 and 3 instead and
 the peak extrapolated linearly to the recipe's batch; the result says so.
 
 ``measure_cpu_peak`` is the reference the simulation is tested against: a real CPU step in a fresh process, with
@@ -226,18 +226,21 @@ def simulate_step_memory(cfg: Any, batch_size: int, precision: str, device: str 
 
 
 def _simulate(cfg: Any, batch_size: int, precision: str) -> tuple[dict[str, Any], float, str]:
-    """``(simulation, peak bytes at batch_size, how)``: on meta at the batch, else on CPU at batches 1 and 2 with
-    the peak extrapolated linearly."""
+    """``(simulation, peak bytes at batch_size, how)``: on meta at the batch, else on CPU at batches 2 and 3 with
+    the peak extrapolated linearly (at the batch itself when it is at most 3)."""
     try:
         sim = simulate_step_memory(cfg, batch_size, precision, "meta")
         return sim, sim["peak"], "simulated on the meta device at the recipe's batch"
     except Exception as error:  # noqa: BLE001 - ops without a meta kernel, .item(): simulate on CPU, tiny batches
-        one = simulate_step_memory(cfg, 1, precision, "cpu")
-        sim = simulate_step_memory(cfg, 2, precision, "cpu") if batch_size > 1 else one
-        peak = one["peak"] + (batch_size - 1) * (sim["peak"] - one["peak"])
-        sim = {**sim, "persistent": one["persistent"] + (batch_size - 1) * (sim["persistent"] - one["persistent"])}
-        return sim, peak, (f"simulated on CPU at batches 1 and 2 and extrapolated linearly to {batch_size} (the "
-                           f"method cannot run on meta: {_first_line(error)})")
+        # batches 2 and 3: a BatchNorm in training mode refuses a batch of 1 (e.g. L3's fusion head)
+        low, high = (batch_size, batch_size) if batch_size <= 3 else (2, 3)
+        one = simulate_step_memory(cfg, low, precision, "cpu")
+        sim = simulate_step_memory(cfg, high, precision, "cpu") if high != low else one
+        per_item = {k: (sim[k] - one[k]) / max(1, high - low) for k in ("peak", "persistent")}
+        peak = one["peak"] + (batch_size - low) * per_item["peak"]
+        sim = {**sim, "persistent": one["persistent"] + (batch_size - low) * per_item["persistent"]}
+        where = f"at batch {batch_size}" if low == high else f"at batches {low} and {high} and extrapolated linearly to {batch_size}"
+        return sim, peak, f"simulated on CPU {where} (the method cannot run on meta: {_first_line(error)})"
 
 
 def estimate_peak_memory(cfg: Any, batch_size: int, precision: str, world_size: int = 1) -> dict[str, Any]:
