@@ -168,3 +168,35 @@ def test_bf16_simulation_matches_the_h100_peak_in_the_benchmarks(cache):
     estimate = estimate_peak_memory(build_config(StepSpec("simclr", "r2plus1d_18", 16, 16, 112)), 16, "bf16-mixed")
     above_model = (estimate["peak_mib"] - estimate["params_mib"] - estimate["buffers_mib"]) / 1024
     assert above_model == pytest.approx(7.8, rel=0.15)
+
+
+def _synthetic_recipes() -> list[str]:
+    from videossl import recipes_dir
+    from videossl.config import load_pretrain_config
+
+    return [p.stem for p in sorted(recipes_dir().glob("*.yaml"))
+            if load_pretrain_config(p, hardware=False).data.format == "synthetic"]
+
+
+@pytest.fixture(scope="module")
+def small_synthetic_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDEOSSL_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+# every synthetic recipe at its own model, views, batch and precision; only the synthetic set is smaller (the plan's
+# data section then lists 16 videos instead of 600, shared by all recipes; each recipe's plan takes ~2 s)
+SMALL_SET = ["data.synthetic.num_pool=16", "data.synthetic.num_train=4", "data.synthetic.num_test=4"]
+
+
+@pytest.mark.parametrize("recipe", _synthetic_recipes())
+def test_every_synthetic_recipe_has_a_runnable_plan(recipe, small_synthetic_cache, capsys):
+    code, out = run_plan(capsys, recipe, *SMALL_SET, "--probe", "2", "--json")
+    plan = json.loads(out)
+    # 16 videos can be fewer than one global batch of the recipe: the plan says so, rightly
+    problems = [p for p in plan["problems"] if "give no optimizer step at global batch" not in p]
+    assert problems == [], problems
+    assert plan["model"]["params"] > 0 and plan["flops"]["total"] > plan["flops"]["forward"] > 0
+    assert plan["memory"]["peak_mib"] > 0
+    assert code == (0 if plan["runnable"] else 1)
