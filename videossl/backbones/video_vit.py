@@ -52,6 +52,8 @@ class VideoTransformer(Backbone):
     strip_prefixes: tuple[str, ...] = ()
     patch_size: int
     tubelet_size: int
+    # train.activation_checkpointing: each block's activations are recomputed in backward (torch.utils.checkpoint)
+    activation_checkpointing: bool = False
 
     def _finish(self, num_layers: int, pretrained: str) -> None:
         self.num_features = self.model.config.hidden_size
@@ -87,8 +89,14 @@ class VideoTransformer(Backbone):
         h = tokens if cls is None else torch.cat([cls, tokens], dim=1)
         n_cls = 0 if cls is None else 1
         taps = {}
+        checkpointed = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self._blocks()):
-            h = self._block_forward(block, h, grid, masked)
+            if checkpointed:
+                from torch.utils.checkpoint import checkpoint
+
+                h = checkpoint(self._block_forward, block, h, grid, masked, use_reentrant=False)
+            else:
+                h = self._block_forward(block, h, grid, masked)
             if f"block{i}" in wanted:
                 taps[f"block{i}"] = h[:, n_cls:]
         h = self._final_norm(h)

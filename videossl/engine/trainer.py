@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-import types
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -393,21 +392,10 @@ def apply_runtime_options(method: torch.nn.Module, train_cfg: DictConfig) -> Non
 
         encoder = getattr(method.backbone, "inner", method.backbone)
         if isinstance(encoder, VideoTransformer):
-            encoder._block_forward = types.MethodType(_checkpointed_block_forward, encoder)
+            encoder.activation_checkpointing = True
         else:
             log.warning("train.activation_checkpointing: only video transformers support it, not %s; skipped",
                         type(encoder).__name__)
-
-
-def _checkpointed_block_forward(self: Any, block: torch.nn.Module, h: torch.Tensor, grid: Any,
-                                masked: bool) -> torch.Tensor:
-    """A ViT block whose activations are recomputed in backward (``torch.utils.checkpoint``) when training."""
-    forward = type(self)._block_forward
-    if self.training and torch.is_grad_enabled():
-        from torch.utils.checkpoint import checkpoint
-
-        return checkpoint(forward, self, block, h, grid, masked, use_reentrant=False)
-    return forward(self, block, h, grid, masked)
 
 
 def _all_finite(fabric: Any, loss: torch.Tensor) -> bool:
