@@ -65,3 +65,27 @@ def test_koleo_is_minus_mean_log_nearest_neighbour_distance_and_spreads_a_batch(
     loss.backward()
     moved = crowded.detach() - 0.1 * crowded.grad
     assert koleo_loss(moved) < loss.detach()
+
+
+def test_svt_losses_group_dinos_pair_losses():
+    """SVT's pairings use the same pair loop as dino_loss (losses/dino.py): the l->g + g->g pairs are DINO's
+    teacher-global x student-all pairs, and each pairing's part is the mean of its pair losses."""
+    from videossl.losses.dino import dino_pair_losses, svt_losses
+
+    torch.manual_seed(0)
+    student = [torch.randn(4, 16) for _ in range(5)]
+    teacher = {i: torch.randn(4, 16) for i in range(3)}
+    center = torch.randn(1, 16) * 0.1
+    pairs = {"l->g": [(2, 0), (3, 0), (4, 0), (2, 1), (3, 1), (4, 1)], "g->g": [(1, 0), (0, 1)],
+             "g->l": [(0, 2), (1, 2)]}
+    loss, parts = svt_losses(student, teacher, pairs, center, 0.1, 0.04)
+    per_pair = {p: dino_pair_losses(student, teacher, pl, center, 0.1, 0.04) for p, pl in pairs.items()}
+    for pairing, values in per_pair.items():
+        torch.testing.assert_close(parts[pairing], torch.stack(values).mean())
+    torch.testing.assert_close(loss, torch.stack([v for vs in per_pair.values() for v in vs]).mean())
+    dino_pairs = pairs["l->g"] + pairs["g->g"]
+    torch.testing.assert_close(svt_losses(student, teacher, {"x": dino_pairs}, center)[0],
+                               dino_loss(student, [teacher[0], teacher[1]], center))
+    # one pair by hand: - sum_k softmax((t - c) / t_t) log softmax(s / t_s), batch mean
+    by_hand = -(torch.softmax((teacher[2] - center) / 0.04, -1) * torch.log_softmax(student[1] / 0.1, -1)).sum(-1).mean()
+    torch.testing.assert_close(dino_pair_losses(student, teacher, [(1, 2)], center)[0], by_hand)

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import torch
 
+from ..transforms.video import frame_differences
 from .base import Backbone
 
 
 def residual_frames(x: torch.Tensor) -> torch.Tensor:
-    """``(B, C, T, H, W)`` -> ``(B, C, T, H, W)``: ``x[:, :, t+1] - x[:, :, t]``, the last step repeated so T is
-    unchanged. At ``T=1`` there is no motion: the output is zeros."""
-    if x.shape[2] < 2:
-        return torch.zeros_like(x)
-    diff = x[:, :, 1:] - x[:, :, :-1]
-    return torch.cat([diff, diff[:, :, -1:]], dim=2)
+    """``(B, C, T, H, W)`` -> ``(B, C, T, H, W)``: ``frame_differences(x, keep_length=True)`` (T unchanged, the
+    last step repeated; zeros at ``T=1``), the input a ``ResidualInput`` backbone sees."""
+    return frame_differences(x, keep_length=True)
 
 
 class ResidualInput(Backbone):

@@ -1,4 +1,4 @@
-"""Helpers to gather tensors across processes, with or without gradients."""
+"""Helpers to gather and reduce tensors across processes, with or without gradients (shared by every loss file)."""
 from __future__ import annotations
 
 import torch
@@ -43,3 +43,11 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     from torch.distributed.nn.functional import all_reduce
 
     return all_reduce(x)
+
+
+def all_reduce_no_grad(x: torch.Tensor, op: dist.ReduceOp | None = None) -> torch.Tensor:
+    """In-place reduction over processes, not differentiable (SUM unless ``op``; SwAV's Sinkhorn sums, DINO's
+    centre); returns ``x``. On one process ``x`` is returned unchanged."""
+    if is_distributed():
+        dist.all_reduce(x, op=op or dist.ReduceOp.SUM)
+    return x

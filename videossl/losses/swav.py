@@ -5,13 +5,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .distributed import is_distributed, world_size
-
-
-def _all_reduce(x: torch.Tensor, op=None) -> torch.Tensor:
-    if is_distributed():
-        dist.all_reduce(x, op=op or dist.ReduceOp.SUM)
-    return x
+from .distributed import all_reduce_no_grad, is_distributed, world_size
 
 
 @torch.no_grad()
@@ -26,12 +20,12 @@ def sinkhorn_knopp(scores: torch.Tensor, epsilon: float = 0.05, iterations: int 
     Computed in float32; the global maximum is subtracted first (it cancels in the normalisation).
     """
     scores = scores.float()
-    peak = _all_reduce(scores.max().clone(), dist.ReduceOp.MAX if is_distributed() else None)
+    peak = all_reduce_no_grad(scores.max().clone(), dist.ReduceOp.MAX if is_distributed() else None)
     q = torch.exp((scores - peak) / epsilon).T  # (K, B)
     num_prototypes, num_samples = q.shape[0], q.shape[1] * world_size()
-    q /= _all_reduce(q.sum())
+    q /= all_reduce_no_grad(q.sum())
     for _ in range(iterations):
-        q /= _all_reduce(q.sum(dim=1, keepdim=True))  # each prototype: total mass 1/K
+        q /= all_reduce_no_grad(q.sum(dim=1, keepdim=True))  # each prototype: total mass 1/K
         q /= num_prototypes
         q /= q.sum(dim=0, keepdim=True)  # each sample: total mass 1/N (columns are local)
         q /= num_samples

@@ -11,7 +11,7 @@ Read in google-deepmind/brave at its newest commit 0ae20d9 (code last changed in
 snapshot 1ae5f0a differs, noted per item):
 - ``brave/models/brave/brave.py`` ``_build_loss_fn``: per broad view k, ``h_b_k`` regresses ``sg(z_n_k)`` and
   ``h_n_k`` regresses ``sg(z_b_k)``; the loss is the MEAN of those 2 x (broad views) terms; ``_regression_loss``
-  is ``mean_b 0.5 || x/|x| - y/|y| ||^2 = 1 - cos`` (:func:`brave_loss`).
+  is ``mean_b 0.5 || x/|x| - y/|y| ||^2 = 1 - cos`` (:func:`videossl.losses.brave.brave_loss`).
 - Heads (``modules.py``, ``brave.py`` ``shared_project``): since 5633be0 ONE ``ProjectAndPredict`` serves every
   view (``method.shared_heads``), Projector Linear(4096)-BN-ReLU-Linear(128)-BN, Predictor
   Linear(4096)-BN-ReLU-Linear(128). 1ae5f0a had one head pair per (narrow, broad) direction, a 512-wide projector
@@ -39,8 +39,8 @@ from ..data.sampling import (BraVeSampler, ClipSampler, SampledViews, VideoMeta,
                              clip_span, random_clip_start, segment_frames, video_view)
 from ..errors import UserError
 from ..heads import mlp
-from ..losses.brave import brave_regression_loss
-from ..transforms.video import VIDEO_MEAN, VIDEO_STD
+from ..losses.brave import brave_loss
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD, frame_differences
 from .base import Method, StepInfo
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to (-2, 2) (Keras VarianceScaling)
@@ -185,12 +185,6 @@ def brave_predictor(dim: int = 128, hidden_dim: int = 4096, num_layers: int = 3)
     return mlp(dim, hidden_dim, dim, num_layers=num_layers)
 
 
-def brave_loss(prediction: torch.Tensor, target: torch.Tensor, stop_gradient: bool = True) -> torch.Tensor:
-    """BraVe code's ``_regression_loss``: ``mean_b 0.5 || p/|p| - z/|z| ||^2 = 1 - cos(p, z)``; ``(B, D)`` each.
-    Half of :func:`videossl.losses.brave.brave_regression_loss` (``2 - 2 cos``)."""
-    return 0.5 * brave_regression_loss(prediction, target, stop_gradient)
-
-
 class PairHeads(nn.Module):
     """Projector and predictor of one side of one (narrow, broad) pair: ``(B, D)`` -> (projection, prediction)."""
 
@@ -221,11 +215,6 @@ class SharedHeads(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         projection = self.projector(self.inputs[str(features.shape[-1])](features))
         return projection, self.predictor(projection)
-
-
-def frame_differences(clip: torch.Tensor) -> torch.Tensor:
-    """``(B, C, T, H, W)`` -> ``(B, C, T-1, H, W)`` differences of consecutive frames (one frame stays as is)."""
-    return clip[:, :, 1:] - clip[:, :, :-1] if clip.shape[2] > 1 else clip
 
 
 class BraVe(Method):

@@ -23,6 +23,7 @@ from torch import nn
 from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
+from ..losses.colorization import rebalance_weights, rebalanced_cross_entropy
 from ..transforms.video import VIDEO_MEAN, VIDEO_STD, luma
 from .base import Method, StepInfo
 
@@ -114,13 +115,10 @@ class Colorization(Method):
         with torch.no_grad():
             ab = F.avg_pool3d(rgb_to_lab(rgb)[:, 1:], (1, h.output_stride, h.output_stride))  # (B, 2, t, h, w)
             target = soft_encode(ab.movedim(1, -1).reshape(-1, 2), self.bins, h.neighbours, h.sigma)  # (N, Q)
-            weights = torch.ones(len(target), device=target.device)
+            class_weights = None
             if h.rebalance:
                 if self.training:
                     self.prior.mul_(h.prior_momentum).add_(target.mean(0), alpha=1 - h.prior_momentum)
-                w = 1.0 / ((1 - h.rebalance_lambda) * self.prior + h.rebalance_lambda / len(self.prior))
-                w = w / (self.prior * w).sum()  # E_p[w] = 1
-                weights = w[target.argmax(1)]
-        log_probs = F.log_softmax(logits.movedim(1, -1).reshape(-1, len(self.bins)).float(), dim=1)
-        loss = (weights * -(target * log_probs).sum(1)).mean()
+                class_weights = rebalance_weights(self.prior, h.rebalance_lambda)
+        loss = rebalanced_cross_entropy(logits.movedim(1, -1).reshape(-1, len(self.bins)), target, class_weights)
         return {"loss": loss, "embedding": tokens.flatten(2).mean(dim=2).detach()}

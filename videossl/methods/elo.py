@@ -42,18 +42,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
-from ..backbones.residual import residual_frames
-from ..transforms.video import luma
+from ..losses.audio_visual import cross_modal_nce
+from ..losses.regression import normalized_mse_loss
+from ..transforms.video import frame_differences, luma
 from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import ProjectionHead, mlp
-from .avid import cross_modal_nce
 from .base import Method, StepInfo
 
 STREAMS = ("frame_diff", "gray", "audio")
 RECON_TARGETS = ("frame_diff", "gray", "rgb")
 RECON_DOWNSAMPLE = 4  # the reconstruction target is the clip at 1/4 of its height and width
+
+# the distillation loss under the name this file used before it moved to losses/regression.py
+normalized_l2 = normalized_mse_loss
 
 
 @dataclass
@@ -99,12 +102,6 @@ def pool_tap(tap: torch.Tensor) -> torch.Tensor:
     if tap.dim() == 3:
         return tap.mean(dim=1)
     return tap.flatten(2).mean(dim=2)
-
-
-def normalized_l2(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Mean squared L2 distance between L2-normalised ``(B, D)`` rows (= 2 - 2 cos); the teacher is detached."""
-    s, t = F.normalize(student, dim=-1), F.normalize(teacher.detach(), dim=-1)
-    return (s - t).pow(2).sum(dim=-1).mean()
 
 
 class ReconstructionDecoder(nn.Module):
@@ -256,12 +253,15 @@ class ELo(Method):
         """The input of one stream's network, derived from the RGB clip ``(B, 3, T, H, W)`` or the batch's audio."""
         if stream == "audio":
             return batch["audio"][0]
-        return luma(clip) if stream == "gray" else residual_frames(clip)
+        return luma(clip) if stream == "gray" else frame_differences(clip, keep_length=True)
 
     def recon_target(self, clip: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` -> the reconstruction target ``(B, C', T, H/4, W/4)`` (area-averaged)."""
         kind = self.hparams.recon_target
-        target = luma(clip) if kind == "gray" else residual_frames(clip) if kind == "frame_diff" else clip
+        if kind == "gray":
+            target = luma(clip)
+        else:
+            target = frame_differences(clip, keep_length=True) if kind == "frame_diff" else clip
         t, height, width = target.shape[2:]
         size = (t, max(1, height // RECON_DOWNSAMPLE), max(1, width // RECON_DOWNSAMPLE))
         return F.adaptive_avg_pool3d(target, size)
@@ -310,7 +310,7 @@ class ELo(Method):
                     contrast.append(loss)
                 for tap in stream_taps:
                     student = self.distill_heads[stream][tap](pool_tap(taps[tap][:b]))
-                    distill.append(normalized_l2(student, pool_tap(s_taps[tap])))
+                    distill.append(normalized_mse_loss(student, pool_tap(s_taps[tap])))
             if contrast:
                 terms["contrastive"] = torch.stack(contrast).mean()
             if distill:

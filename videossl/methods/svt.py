@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..losses.dino import updated_center
+from ..losses.dino import svt_losses, updated_center
 from .base import StepInfo
 from .dino import DINO, DINOConfig
 from .multicrop import forward_by_resolution, local_crop_size
@@ -107,30 +106,6 @@ def view_pairs(num_global: int, num_local: int, pairings: tuple[str, ...]) -> di
         student_kind, teacher_kind = pairing.split("->")
         pairs[pairing] = [(s, t) for t in kinds[teacher_kind] for s in kinds[student_kind] if s != t]
     return pairs
-
-
-def svt_losses(student: list[torch.Tensor], teacher: dict[int, torch.Tensor], pairs: dict[str, list[tuple[int, int]]],
-               center: torch.Tensor, student_temp: float = 0.1, teacher_temp: float = 0.04
-               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """SVT's objective: DINO's cross-entropy over the enabled view pairs.
-
-    student: ``(B, K)`` head outputs of every view; teacher: ``{view index: (B, K)}`` for the views used as
-    targets; center: ``(1, K)``. For a pair (s, t):
-        P_t = softmax((g_t - c) / t_t),  loss(s, t) = mean_b [ - sum_k P_t log softmax(g_s / t_s) ]
-    Returns (mean over all pairs, ``{pairing: mean over its pairs}`` detached for logging).
-    """
-    targets = {i: F.softmax((t.detach().float() - center) / teacher_temp, dim=-1) for i, t in teacher.items()}
-    log_probs = [F.log_softmax(s.float() / student_temp, dim=-1) for s in student]
-    total, count, parts = student[0].new_zeros((), dtype=torch.float32), 0, {}
-    for pairing, pair_list in pairs.items():
-        part = student[0].new_zeros((), dtype=torch.float32)
-        for s, t in pair_list:
-            part = part + (-(targets[t] * log_probs[s]).sum(dim=-1)).mean()
-        total, count = total + part, count + len(pair_list)
-        parts[pairing] = (part / max(len(pair_list), 1)).detach()
-    if count == 0:
-        raise ValueError("SVT: the enabled view pairings give no (student, teacher) pair")
-    return total / count, parts
 
 
 class SVT(DINO):

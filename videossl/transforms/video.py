@@ -59,6 +59,29 @@ def luma(clip: torch.Tensor) -> torch.Tensor:
     return (clip * weights).sum(dim=1, keepdim=True)
 
 
+
+def frame_differences(clip: torch.Tensor, keep_length: bool = False) -> torch.Tensor:
+    """Differences of consecutive frames ``x[t+1] - x[t]`` of ``(B, C, T, H, W)`` clips: a cheap motion input (what
+    is static cancels, what moves remains), the stand-in for optical flow in BraVe's and ELo's flow streams and the
+    residual frames of Tao, Wang & Yamasaki ("Rethinking Motion Representation: Residual Frames with 3D ConvNets",
+    2020, https://arxiv.org/abs/2001.05661).
+
+    ``keep_length=False`` -> ``(B, C, T-1, H, W)``, only the true differences; a one-frame clip (T=1) is returned
+    unchanged. BraVe's frame-difference broad view uses this: the broad view has its own backbone, which takes any
+    frame count, and at T=1 (images) the broad view stays the frame rather than becoming constant.
+
+    ``keep_length=True`` -> ``(B, C, T, H, W)``, the last difference repeated; at T=1 all zeros (no motion). The
+    residual-input backbone (``backbone.kwargs.input_transform=residual``) and ELo's streams use this: a wrapped
+    backbone must see the clip geometry that ``encoder.pt`` records (a ViT's tubelets and position tables, MAE's
+    reconstruction target on the same token grid), and ELo's reconstruction target keeps the clip's length.
+    """
+    if keep_length:
+        if clip.shape[2] < 2:
+            return torch.zeros_like(clip)
+        diff = clip[:, :, 1:] - clip[:, :, :-1]
+        return torch.cat([diff, diff[:, :, -1:]], dim=2)
+    return clip[:, :, 1:] - clip[:, :, :-1] if clip.shape[2] > 1 else clip
+
 def blur_kernel_size(side: int) -> int:
     """Odd kernel of ~10% of the image side (SimCLR, Chen et al. 2020, appendix A), at least 3."""
     return max(3, int(0.1 * side) // 2 * 2 + 1)
