@@ -63,7 +63,16 @@ def write_video(path: str | Path, *, width: int, height: int, fps: float, second
                 codec: str = "libx264", audio: str | None = "aac", audio_rate: int = 44100,
                 codec_tag: str | None = None) -> Path:
     """A ``seconds`` long ``width x height`` video at ``fps`` (29.97 is written as 30000/1001) with an
-    ``audio`` track (``aac``, ``libmp3lame``, ``libopus``) or none. The container comes from the suffix."""
+    ``audio`` track (``aac``, ``libmp3lame``, ``libopus``) or none. The container comes from the suffix.
+
+    libvpx is written in a fresh process when decord is loaded: decord's bundled FFmpeg libraries make PyAV's libvpx
+    encoders fail to open (``avcodec_open2("libvpx-vp9") returned 22``; docs/reliability.md), and earlier tests of
+    the suite import decord."""
+    import sys
+
+    if codec.startswith("libvpx") and "decord" in sys.modules:
+        return _write_in_fresh_process(path, width=width, height=height, fps=fps, seconds=seconds, seed=seed,
+                                       codec=codec, audio=audio, audio_rate=audio_rate, codec_tag=codec_tag)
     import av
 
     path = Path(path)
@@ -90,6 +99,16 @@ def write_video(path: str | Path, *, width: int, height: int, fps: float, second
         if sound is not None:
             _encode_audio(container, sound, tone(count / float(rate), audio_rate, seed), audio_rate)
     return path
+
+
+def _write_in_fresh_process(path: str | Path, **kwargs) -> Path:
+    import json
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, __file__, str(path), json.dumps(kwargs)], check=True, capture_output=True,
+                   timeout=120)
+    return Path(path)
 
 
 def write_audio(path: str | Path, *, seconds: float, rate: int, seed: int) -> Path:
@@ -122,3 +141,10 @@ def write_html_error_page(path: str | Path) -> Path:
     path.write_text("<!DOCTYPE html><html><head><title>Video unavailable</title></head>"
                     "<body>This video is no longer available.</body></html>\n", encoding="utf-8")
     return path
+
+
+if __name__ == "__main__":  # ``python media.py PATH JSON``: write_video in this fresh process (see write_video)
+    import json
+    import sys
+
+    write_video(sys.argv[1], **json.loads(sys.argv[2]))
