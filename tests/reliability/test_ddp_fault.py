@@ -15,8 +15,19 @@ def children(pid: int) -> list[int]:
     """Direct child processes of ``pid`` (Fabric's launcher starts rank 1 as a child of rank 0)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended between listing and reading
+            continue
     return found
+
+
+def cmdline(pid: int) -> str:
+    """The command line of ``pid``, or "" when it has already exited."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
 
 
 @pytest.mark.parametrize("fault", ["kill", pytest.param("stop", marks=pytest.mark.slow)])
@@ -36,7 +47,7 @@ def test_peer_fault_ends_the_other_process(fault, tiny_pool, tmp_path, tools):
         while tools.last_logged_step(run_dir) < 2 and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read()[-2000:]
-        ranks = [c for c in children(proc.pid) if "videossl" in Path(f"/proc/{c}/cmdline").read_text()]
+        ranks = [c for c in children(proc.pid) if "videossl" in cmdline(c)]
         assert len(ranks) == 1, ranks
         rank1 = ranks[0]
         os.kill(rank1, signal.SIGKILL if fault == "kill" else signal.SIGSTOP)
