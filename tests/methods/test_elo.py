@@ -5,7 +5,8 @@ import torch
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
 from videossl.methods.base import StepInfo
-from videossl.methods.elo import ELo, TASKS, normalized_l2, pool_tap
+from videossl.losses.regression import normalized_mse_loss as normalized_l2
+from videossl.methods.elo import ELo, TASKS, pool_tap
 from videossl.transforms.video import luma as grayscale
 
 

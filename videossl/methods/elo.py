@@ -55,9 +55,6 @@ STREAMS = ("frame_diff", "gray", "audio")
 RECON_TARGETS = ("frame_diff", "gray", "rgb")
 RECON_DOWNSAMPLE = 4  # the reconstruction target is the clip at 1/4 of its height and width
 
-# the distillation loss under the name this file used before it moved to losses/regression.py
-normalized_l2 = normalized_mse_loss
-
 
 @dataclass
 class ELoWeights:
