@@ -45,6 +45,29 @@ def metric_rows(run_dir: Path, drop=("clips_per_s", "data_wait")) -> list[dict[s
 
 
 @pytest.fixture
+def cli_in_process():
+    """``cli_in_process(capsys, argv) -> (exit code, stdout, stderr)`` of ``videossl *argv`` run in this process
+    (its log handler then writes to the test's captured stderr); a traceback in stderr fails the test."""
+    import logging
+
+    from videossl.cli import main
+
+    def run(capsys, argv):
+        ours = logging.getLogger("videossl")
+        saved = ours.handlers[:]
+        ours.handlers.clear()  # main() adds a handler bound to the current (captured) sys.stderr
+        try:
+            code = main(argv)
+        finally:
+            ours.handlers[:] = saved
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err, captured.err
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
 def byol_recipe(tmp_path):
     """A recipe file for BYOL (EMA teacher + momentum schedule: the hardest state to resume exactly)."""
     recipe = tmp_path / "byol.yaml"

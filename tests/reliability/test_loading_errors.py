@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from videossl.backbones import create_backbone, load_encoder, save_encoder
-from videossl.cli import main
 from videossl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from videossl.errors import UserError
 
@@ -141,27 +140,11 @@ def test_unsafe_pickle_refusal_is_whole_and_names_the_global(files, loader, erro
     assert not files["marker"].exists()  # nothing was executed
 
 
-def _cli(capsys, argv):
-    """``videossl *argv`` in this process; its log handler writes to this test's captured stderr."""
-    import logging
-
-    ours = logging.getLogger("videossl")
-    saved = ours.handlers[:]
-    ours.handlers.clear()  # main() adds a handler bound to the current (captured) sys.stderr
-    try:
-        code = main(argv)
-    finally:
-        ours.handlers[:] = saved
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    return code, err
-
-
 @pytest.mark.parametrize("name,_,as_encoder", [w for w in WRONG if w[2]] + [
     ("audio_encoder", None, "is a audio backbone; these protocols evaluate video encoders")],
     ids=[w[0] for w in WRONG if w[2]] + ["audio_encoder"])
-def test_eval_knn_with_a_wrong_encoder_exits_2(files, capsys, tmp_path, name, _, as_encoder):
-    code, err = _cli(capsys, ["eval", "knn", str(files[name]), f"out_dir={tmp_path / 'eval'}", "progress=false"])
+def test_eval_knn_with_a_wrong_encoder_exits_2(files, capsys, tmp_path, name, _, as_encoder, cli_in_process):
+    code, _, err = cli_in_process(capsys, ["eval", "knn", str(files[name]), f"out_dir={tmp_path / 'eval'}", "progress=false"])
     phrase = "encoder: file not found" if name == "missing" else as_encoder
     assert code == 2 and phrase in err, err
     assert len([line for line in err.splitlines() if line.startswith("videossl: error:")]) == 1
@@ -169,16 +152,16 @@ def test_eval_knn_with_a_wrong_encoder_exits_2(files, capsys, tmp_path, name, _,
 
 @pytest.mark.parametrize("name", ["empty.pt", "half.ckpt", "notes.txt", "image.png", "archive.zip", "state_dict.pt",
                                   "encoder", "evil.pkl"])
-def test_pretrain_resume_from_a_wrong_file_exits_2(files, capsys, tmp_path, tiny_pool, tiny_overrides, name):
+def test_pretrain_resume_from_a_wrong_file_exits_2(files, capsys, tmp_path, tiny_pool, tiny_overrides, name, cli_in_process):
     phrase = {n: c for n, c, _ in WRONG if c}.get(name, "it is not a plain-tensor checkpoint")
     argv = ["pretrain", "simclr_synthetic_tiny3d", f"train.resume={files[name]}",
             *tiny_overrides(tiny_pool, tmp_path / "run", frames=2, steps=1), "train.plots=false"]
-    code, err = _cli(capsys, argv)
+    code, _, err = cli_in_process(capsys, argv)
     assert code == 2 and phrase in err, err
     assert not files["marker"].exists()
 
 
-def test_eval_into_a_read_only_out_dir_is_one_line(files, capsys, tmp_path, monkeypatch):
+def test_eval_into_a_read_only_out_dir_is_one_line(files, capsys, tmp_path, monkeypatch, cli_in_process):
     """A read-only out_dir (injected: the tests may run as root, for whom chmod changes nothing) is one line
     before any feature is computed."""
     import videossl.files
@@ -188,6 +171,6 @@ def test_eval_into_a_read_only_out_dir_is_one_line(files, capsys, tmp_path, monk
     real_access = os.access
     monkeypatch.setattr(videossl.files.os, "access",
                         lambda path, mode: False if str(path) == str(out) else real_access(path, mode))
-    code, err = _cli(capsys, ["eval", "knn", str(files["encoder"]), f"out_dir={out}", "progress=false"])
+    code, _, err = cli_in_process(capsys, ["eval", "knn", str(files["encoder"]), f"out_dir={out}", "progress=false"])
     assert code == 2 and f"cannot write to out_dir {out}" in err, err
 

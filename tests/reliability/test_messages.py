@@ -15,7 +15,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from videossl.cli import main
 from videossl.data import sampling as S
 from videossl.data.bad_files import (BadFile, bad_files, bad_files_summary, read_bad_files_csv, report_bad_files,
                                      write_bad_files_csv)
@@ -24,22 +23,6 @@ from videossl.data.video_dataset import VideoDataset
 from videossl.errors import UserError
 
 CLIP = {"num_frames": 2, "frame_stride": 1, "crop_size": 32}
-
-
-def _cli(capsys, argv):
-    """``videossl *argv`` in this process; its log handler writes to this test's captured stderr."""
-    import logging
-
-    ours = logging.getLogger("videossl")
-    saved = ours.handlers[:]
-    ours.handlers.clear()  # main() adds a handler bound to the current (captured) sys.stderr
-    try:
-        code = main(argv)
-    finally:
-        ours.handlers[:] = saved
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err, captured.err
-    return code, captured.out, captured.err
 
 
 def _float_clip(frames):
@@ -78,8 +61,8 @@ def good_videos(tiny_pool, n=2):
 # ------------------------------------------------------------------ eval with data.crop_size=0
 
 
-def test_eval_crop_size_0_names_the_setting_not_the_videos(encoder, dataset_root, capsys, tmp_path):
-    code, _, err = _cli(capsys, ["eval", "knn", str(encoder), "data.format=folder", f"data.root={dataset_root}",
+def test_eval_crop_size_0_names_the_setting_not_the_videos(encoder, dataset_root, capsys, tmp_path, cli_in_process):
+    code, _, err = cli_in_process(capsys, ["eval", "knn", str(encoder), "data.format=folder", f"data.root={dataset_root}",
                                  "data.crop_size=0", "data.num_workers=0", "test.num_clips=1", "test.num_crops=1",
                                  f"out_dir={tmp_path}", "progress=false"])
     assert code == 2 and "data.crop_size" in err, err
@@ -136,10 +119,10 @@ def test_unreadable_in_a_row_hint_names_a_command_not_a_hidden_setting(tmp_path)
 # ------------------------------------------------------------------ data check
 
 
-def test_data_check_timeout_0_means_no_limit(tiny_pool, capsys):
+def test_data_check_timeout_0_means_no_limit(tiny_pool, capsys, cli_in_process):
     folder = good_videos(tiny_pool)[0].parent
     count = len(list(folder.glob("*.mp4")))
-    code, out, _ = _cli(capsys, ["data", "check", str(folder), "--timeout", "0", "--workers", "2"])
+    code, out, _ = cli_in_process(capsys, ["data", "check", str(folder), "--timeout", "0", "--workers", "2"])
     assert code == 0 and f"{count} good, 0 bad" in out and "BAD" not in out, out
 
 
@@ -159,25 +142,25 @@ def test_check_files_timeout_0_waits_for_a_slow_file(monkeypatch, tmp_path):
     assert set(commands.check_files(paths, timeout=0.05, workers=2, progress=False)) == set(paths)
 
 
-def test_data_check_negative_timeout_is_one_line(tiny_pool, capsys):
-    code, _, err = _cli(capsys, ["data", "check", str(tiny_pool), "--timeout", "-1"])
+def test_data_check_negative_timeout_is_one_line(tiny_pool, capsys, cli_in_process):
+    code, _, err = cli_in_process(capsys, ["data", "check", str(tiny_pool), "--timeout", "-1"])
     assert code == 2 and "--timeout must be >= 0 seconds (0: no limit), got -1" in err
 
 
-def test_data_check_of_one_video_checks_that_file(tiny_pool, tmp_path, capsys):
+def test_data_check_of_one_video_checks_that_file(tiny_pool, tmp_path, capsys, cli_in_process):
     video = good_videos(tiny_pool)[0]
-    code, out, _ = _cli(capsys, ["data", "check", str(video), "--workers", "1", "--decoder", "pyav"])
+    code, out, _ = cli_in_process(capsys, ["data", "check", str(video), "--workers", "1", "--decoder", "pyav"])
     assert code == 0 and "checked 1 file with pyav: 1 good, 0 bad" in out, out
     disguised = tmp_path / "clip.csv"  # a video under a CSV name is recognised by its content
     shutil.copyfile(video, disguised)
-    code, out, _ = _cli(capsys, ["data", "check", str(disguised), "--workers", "1", "--decoder", "pyav"])
+    code, out, _ = cli_in_process(capsys, ["data", "check", str(disguised), "--workers", "1", "--decoder", "pyav"])
     assert code == 0 and "1 good, 0 bad" in out, out
 
 
-def test_a_binary_file_is_not_parsed_as_a_csv_manifest(tiny_pool, tmp_path, capsys):
+def test_a_binary_file_is_not_parsed_as_a_csv_manifest(tiny_pool, tmp_path, capsys, cli_in_process):
     blob = tmp_path / "weights.csv"
     blob.write_bytes(b"\x89\x00\x01binary\x00" * 20)
-    code, _, err = _cli(capsys, ["data", "check", str(blob)])
+    code, _, err = cli_in_process(capsys, ["data", "check", str(blob)])
     assert code == 2 and f"{blob} is a binary file, not a CSV manifest (path,label[,start,end])" in err, err
     with pytest.raises(DatasetError, match=r"is a video file, not a CSV manifest"):
         read_dataset("csv", str(good_videos(tiny_pool)[0]))
@@ -201,8 +184,8 @@ def test_unknown_format_lists_the_valid_ones():
         resolve_data_root(OmegaConf.create({"format": "ucf10", "root": ""}))
 
 
-def test_pretrain_with_an_unknown_format_exits_2(capsys, tmp_path):
-    code, _, err = _cli(capsys, ["pretrain", "simclr_synthetic_tiny3d", "data.format=bogus",
+def test_pretrain_with_an_unknown_format_exits_2(capsys, tmp_path, cli_in_process):
+    code, _, err = cli_in_process(capsys, ["pretrain", "simclr_synthetic_tiny3d", "data.format=bogus",
                                  f"train.run_dir={tmp_path / 'run'}"])
     assert code == 2 and "bogus" in err and "synthetic" in err and "dataset folder" not in err, err
 
@@ -249,9 +232,9 @@ def test_bad_files_merge_and_summary_wording(tmp_path):
     assert bad_files_summary(3, "RUN/bad_files.csv") == "3 files were skipped as unreadable; see RUN/bad_files.csv"
 
 
-def test_eval_writes_bad_files_csv_and_names_it(encoder, dataset_root, capsys, tmp_path):
+def test_eval_writes_bad_files_csv_and_names_it(encoder, dataset_root, capsys, tmp_path, cli_in_process):
     out = tmp_path / "eval"
-    code, _, err = _cli(capsys, ["eval", "knn", str(encoder), "data.format=folder", f"data.root={dataset_root}",
+    code, _, err = cli_in_process(capsys, ["eval", "knn", str(encoder), "data.format=folder", f"data.root={dataset_root}",
                                  "data.num_workers=0", "test.num_clips=1", "test.num_crops=1", f"out_dir={out}",
                                  "progress=false"])
     assert code == 0, err
