@@ -39,11 +39,12 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(3).hex()}")
 
 
-def write_error(path: Path, error: OSError) -> WriteError:
-    """One line: the target, the reason and what happened to the previous file."""
+def write_error(path: Path, error: OSError, what: str = "") -> WriteError:
+    """One line: the target (``what``, e.g. "checkpoint", names its kind), the reason and what happened to the
+    previous file."""
     reason = error.strerror or str(error) or type(error).__name__
-    kept = "; the previous file is kept" if path.exists() else ""
-    return WriteError(f"could not write {path}: {reason}{kept}")
+    kept = f"; the previous {what or 'file'} is kept" if path.exists() else ""
+    return WriteError(f"could not write {what + ' ' if what else ''}{path}: {reason}{kept}")
 
 
 class _RecordingWriter(io.RawIOBase):
@@ -75,7 +76,7 @@ class _RecordingWriter(io.RawIOBase):
         self.handle.flush()
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], what: str = "") -> Path:
     """Call ``write(file)`` on a temp file, fsync it and rename it to ``path``. Raises ``WriteError`` (temp file
     removed, previous ``path`` untouched) when the disk is full, read-only or not writable."""
     path = Path(path)
@@ -91,12 +92,12 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     except OSError as e:
         _remove(tmp)
         if e.errno in USER_ERRNOS:
-            raise write_error(path, e) from None
+            raise write_error(path, e, what) from None
         raise
     except RuntimeError as e:  # torch.save: "PytorchStreamWriter failed writing file ..."
         _remove(tmp)
         if recorder is not None and recorder.error is not None and recorder.error.errno in USER_ERRNOS:
-            raise write_error(path, recorder.error) from None
+            raise write_error(path, recorder.error, what) from None
         raise
     except BaseException:
         _remove(tmp)
@@ -118,11 +119,11 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def torch_save(obj: Any, path: str | Path) -> Path:
+def torch_save(obj: Any, path: str | Path, what: str = "") -> Path:
     """``torch.save`` through the atomic writer."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f), what)
 
 
 def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:

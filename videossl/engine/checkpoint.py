@@ -27,10 +27,9 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     previous file intact, and a disk the user can fix (full, read-only) is one line naming the path."""
     path = Path(path)
     try:
-        torch_save({"format": CHECKPOINT_FORMAT, **state}, path)
+        torch_save({"format": CHECKPOINT_FORMAT, **state}, path, what="checkpoint")
     except WriteError as e:
-        raise CheckpointError(str(e).replace("could not write ", "could not write checkpoint ", 1)
-                              .replace("previous file is kept", "previous checkpoint is kept")) from None
+        raise CheckpointError(str(e)) from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
