@@ -77,3 +77,16 @@ def test_reproduce_page_is_generated_from_the_current_recipes():
     for path in PRETRAIN:
         if is_real_data(path):
             assert f"videossl pretrain {path.stem} " in page, path.stem
+
+
+def test_reproduce_page_evaluates_the_teacher_for_dino_and_svt():
+    """SVT's eval_linear.py loads the checkpoint's teacher, DINO's defaults to it: their rows name encoder_teacher.pt,
+    the others encoder.pt."""
+    from videossl.reproduce import build_reproduce_markdown
+
+    rows = {line.split("`")[1]: line for line in build_reproduce_markdown().splitlines()
+            if line.startswith("| `videossl pretrain ")}
+    svt = rows["videossl pretrain svt_k400_timesformer_b16 data.root=<dataset>"]
+    simclr = rows["videossl pretrain simclr_k400_slow_r50 data.root=<dataset>"]
+    assert "runs/<run>/encoder_teacher.pt" in svt and "runs/<run>/encoder.pt " not in svt
+    assert "runs/<run>/encoder.pt " in simclr and "encoder_teacher" not in simclr
