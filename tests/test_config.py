@@ -37,6 +37,19 @@ def test_mistakes_name_the_key(tmp_path, text, overrides, expected):
         load_pretrain_config(write(tmp_path, text), overrides)
 
 
+@pytest.mark.parametrize("override", ["backbone.pretrained=", 'backbone.pretrained=""', "backbone.pretrained=''"])
+def test_an_override_can_set_a_string_to_empty(tmp_path, override):
+    """``key=`` is the empty string (as in Hydra), so a recipe's path can be cleared from the command line."""
+    recipe = write(tmp_path, "method:\n  name: simclr\nbackbone:\n  pretrained: /weights/r3d.pt\n")
+    assert load_pretrain_config(recipe, []).backbone.pretrained == "/weights/r3d.pt"
+    assert load_pretrain_config(recipe, [override]).backbone.pretrained == ""
+
+
+def test_an_empty_override_of_a_number_names_the_key(tmp_path):
+    with pytest.raises(UserError, match="bad value for 'train.epochs'.*expected int"):
+        load_pretrain_config(write(tmp_path, "method:\n  name: simclr\n"), ["train.epochs="])
+
+
 def test_missing_recipe_names_the_path(tmp_path):
     with pytest.raises(UserError, match="recipe not found: .*nope.yaml"):
         load_pretrain_config(tmp_path / "nope.yaml", [])

@@ -145,7 +145,10 @@ def read_yaml(path: str | Path | None) -> DictConfig:
 
 def _override_value(text: str) -> Any:
     """A command-line value: numbers, booleans, null and ``[...]`` / ``{...}`` are YAML; everything else (paths
-    with `` #``, ``: ``, ``@``, spaces...) is kept verbatim as a string."""
+    with `` #``, ``: ``, ``@``, spaces...) is kept verbatim as a string. ``key=``, ``key=""`` and ``key=''`` set the
+    empty string (as Hydra does); ``key=null`` sets null."""
+    if text.strip() in ("", '""', "''"):
+        return ""
     import yaml
 
     if text.startswith(("[", "{")):
@@ -157,7 +160,7 @@ def _override_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    if value is None and text.strip() not in ("null", "~", "None", ""):
+    if value is None and text.strip() not in ("null", "~", "None"):
         return text  # e.g. "# comment" only
     if isinstance(value, str):
         try:
