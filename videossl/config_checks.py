@@ -208,6 +208,9 @@ EVAL_DATA_RULES = {"format": DATA_FORMAT, "decoder": DECODER, "num_workers": _in
 LINEAR_RULES = {"epochs": _int(1), "batch_size": _int(1, MAX_BATCH), "optimizer": Choice(("sgd", "adamw")),
                 "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "train_clips": _int(1, 1000),
                 "classifier": Choice(("logistic", "svm")), "svm_c": POSITIVE, "tsne_max_points": _int(1)}
+# low-shot training (eval/label_subset.py): a fraction in (0, 1] of each class, a seed or null (the run's seed)
+LABEL_FRACTION_RULES = {"label_fraction": Num(0, 1, low_open=True), "label_seed": Num(0, MAX_SEED, integer=True,
+                                                                                      none_ok=True)}
 RUN_RULES = {"seed": SEED, "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps")}
 
 
@@ -229,7 +232,13 @@ def _video_eval_rules() -> dict[str, Rule]:
             "layer_decay": Num(0, 1, low_open=True), "drop_path": Num(0, 0.99), "label_smoothing": Num(0, 0.99),
             "mixup_alpha": NON_NEGATIVE, "cutmix_alpha": NON_NEGATIVE, "mixup_switch_prob": UNIT,
             "jitter_scales": Each(_int(1, MAX_SHORT_SIDE), lengths=(0, 2)), "color_jitter": Each(NON_NEGATIVE, lengths=(0, 4)),
-            "gray_p": UNIT, "test_crop_size": _int(MIN_CROP, MAX_CROP, zero_ok=True)}),
+            "gray_p": UNIT, "test_crop_size": _int(MIN_CROP, MAX_CROP, zero_ok=True),
+            "sampling": Choice(("clip", "segments")), **LABEL_FRACTION_RULES}),
+        **_prefixed("attentive.", {
+            "epochs": _int(1), "batch_size": _int(1, MAX_BATCH), "lr": POSITIVE, "start_lr": NON_NEGATIVE,
+            "final_lr": NON_NEGATIVE, "warmup_epochs": NON_NEGATIVE, "weight_decay": NON_NEGATIVE,
+            "final_weight_decay": NON_NEGATIVE, "grad_clip": NON_NEGATIVE, "num_heads": _int(0, 1024),
+            "mlp_ratio": Num(0, 64, low_open=True), "strength": UNIT, **LABEL_FRACTION_RULES}),
         "retrieval.ks": Each(_int(1)),
     }
 

@@ -52,6 +52,9 @@ class EvalDataConfig:
     # fraction of a split's listed videos that may be missing on disk (Kinetics downloads lose videos to removed
     # YouTube links); the missing ones are left out, counted in the results and listed in bad_files.csv. 0: refuse
     max_missing: float = 0.0
+    # the reader's split the protocols test on: "test", or "validation" where the test list has no labels
+    # (Something-Something v2; its papers report the validation set)
+    test_split: str = "test"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
@@ -148,6 +151,52 @@ class FinetuneConfig:
     color_jitter: list[float] = field(default_factory=list)  # []: no colour change
     gray_p: float = 0.0
     test_crop_size: int = 0
+    # False: no horizontal flip in training (Something-Something v2: "left to right" templates change meaning;
+    # MCG-NJU/VideoMAE ssv2.py: random_horizontal_flip=False for SSV2)
+    hflip: bool = True
+    # "clip": data.num_frames frames every data.frame_stride at a random time; "segments": TSN sampling (Wang et al.
+    # 2016), the video cut into data.num_frames equal segments, one random frame from each (test: test.num_clips
+    # offsets inside the segments x test.num_crops crops; VideoMAE's SSv2 protocol, ssv2.py loadvideo_decord)
+    sampling: str = "clip"
+    # low-shot fine-tuning: this fraction of each class's labelled training videos (at least 1 per class), drawn
+    # with label_seed (null: the run's seed); the list is written to <out_dir>/label_subset*.txt. 1.0: all
+    label_fraction: float = 1.0
+    label_seed: Optional[int] = None
+
+
+@dataclass
+class AttentiveConfig:
+    """Attentive probe on frozen patch tokens (V-JEPA, Bardes et al. 2024): a learned query cross-attends to the
+    tokens of the clips of a video (``videossl.heads.AttentiveClassifier``), then a linear classifier.
+
+    Defaults from facebookresearch/jepa ``configs/evals/vitl16_k400_16x8x3.yaml`` and
+    ``evals/video_classification_frozen/eval.py``: AdamW on the probe only (no weight decay on biases and 1-D
+    parameters), lr 0.001 (start_lr 0.001, no warm-up, cosine to final_lr 0), weight decay 0.01 cosine-decayed to
+    1e-6 (``init_opt``'s final_wd default), gradient norm clipped at 1.0, 20 epochs, one cross-attention block
+    (depth 1) with the encoder's head count, the tokens of all ``test.num_clips`` clips of a video attended together
+    (``attend_across_segments: true``) and softmax averaged over the ``test.num_crops`` spatial views.
+    """
+
+    epochs: int = 20  # num_epochs: 20
+    batch_size: int = 16  # ours for one device (reference: 4 per GPU x 64 GPUs = 256); lr follows batch / 256
+    lr: float = 0.001  # lr for batch 256 (the reference's global batch), scaled by batch / 256
+    start_lr: float = 0.001  # warm-up start (start_lr: 0.001)
+    final_lr: float = 0.0  # final_lr: 0.0
+    warmup_epochs: float = 0.0  # warmup: 0.
+    weight_decay: float = 0.01  # weight_decay: 0.01
+    final_weight_decay: float = 1e-6  # init_opt(final_wd=1e-6): CosineWDSchedule from weight_decay to this
+    grad_clip: float = 1.0  # clip_grad_norm_(classifier.parameters(), 1.0)
+    num_heads: int = 0  # 0: the encoder's attention heads (encoder.num_heads), else D // 64 (3D CNN feature maps)
+    mlp_ratio: float = 4.0  # AttentivePooler mlp_ratio=4.0
+    # training augmentation (utils.make_transforms in make_dataloader): random resized crop scale (0.08, 1), aspect
+    # (0.75, 4/3), no horizontal flip; strength 1.0 gives scale (0.08, 1) as in FinetuneConfig.strength
+    strength: float = 1.0
+    hflip: bool = False  # random_horizontal_flip=False
+    # the tokens of the test.num_clips clips of a video are concatenated before the pooler, in training too
+    # (attend_across_segments: true); false: every clip scored alone and the scores averaged
+    attend_across_clips: bool = True
+    label_fraction: float = 1.0  # as FinetuneConfig.label_fraction
+    label_seed: Optional[int] = None
 
 
 @dataclass
@@ -169,6 +218,7 @@ class EvalConfig:
     linear: LinearConfig = field(default_factory=LinearConfig)
     knn: KnnConfig = field(default_factory=KnnConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    attentive: AttentiveConfig = field(default_factory=AttentiveConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     out_dir: str = "runs/eval"
     seed: int = 0

@@ -92,6 +92,8 @@ def read_split(data: Any, split: str, split_id: int) -> Any:
     elif not Path(root).exists():
         raise UserError(f"data.root: {root} does not exist")
     kwargs = {"annotations": data.annotations} if data.annotations else {}
+    if split == "test":  # data.test_split: "validation" where the test list has no labels (SSv2)
+        split = str(getattr(data, "test_split", None) or "test")
     try:
         index = read_dataset(fmt, root, split=split, split_id=split_id, **kwargs)
     except UserError:
@@ -101,7 +103,8 @@ def read_split(data: Any, split: str, split_id: int) -> Any:
     if len(index.entries) == 0:
         raise UserError(f"data: no {split} videos found for format={data.format} root={data.root} split={split_id}")
     if any(e.label < 0 for e in index.entries):
-        raise UserError(f"data: {split} videos under {data.root} have no labels (a flat folder?); evaluation needs classes")
+        hint = " (its labelled held-out list: data.test_split=validation)" if fmt == "ssv2" else " (a flat folder?)"
+        raise UserError(f"data: {split} videos under {data.root} have no labels{hint}; evaluation needs classes")
     missing = [e.path for e in index.entries if not Path(e.path).is_file()]
     allowed = float(getattr(data, "max_missing", 0.0) or 0.0)
     if missing and len(missing) > allowed * len(index.entries):  # a subset makes numbers incomparable: refuse
@@ -191,6 +194,7 @@ def cached_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, spli
     data = cfg.data
     synthetic = str(data.synthetic) if data.format == "synthetic" else ""  # its sizes pick the cached dataset
     key = (encoder_key, data.format, str(data.root), str(data.annotations), synthetic, split, split_id,
+           str(getattr(data, "test_split", "test")),
            data.decoder, int(data.short_side), int(cfg.seed), view_key)
     if key in _FEATURE_CACHE:
         _FEATURE_CACHE.move_to_end(key)
