@@ -70,17 +70,6 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_every_group_command_imports_its_module():
-    from videossl import cli
-
-    for group, commands in cli.GROUPS.items():
-        for name in commands:
-            add_arguments, run, help_text = cli._group_command(group, name)
-            assert callable(add_arguments) and callable(run), f"{group} {name}"
-    proc = subprocess.run([sys.executable, "-m", "videossl.cli", "list", "methods"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "simclr" in proc.stdout and "byol" in proc.stdout
-
-
 def test_cli_missing_dependency_is_one_line():
     """``pip install --no-deps`` without torch/omegaconf: one line naming the package, not a traceback."""
     code = ("import sys; sys.modules['omegaconf'] = None\n"

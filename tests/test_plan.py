@@ -127,7 +127,7 @@ def test_memory_problem_names_the_gpu_and_a_batch_that_fits():
 
 
 def _estimate(recipe, overrides=(), precision="32-true"):
-    from videossl.cli import resolve_recipe
+    from videossl import resolve_recipe
     from videossl.config import load_pretrain_config
     from videossl.plan.memory import estimate_peak_memory
 
@@ -139,7 +139,7 @@ def _estimate(recipe, overrides=(), precision="32-true"):
 def test_memory_estimate_is_within_25_percent_of_the_measured_cpu_peak(cache, recipe):
     """Simulated on meta vs a real CPU run in a fresh process (the profiler's allocator peak), at the recipe's batch.
     Measured when written: simclr 209 vs 235 MiB (-11%), byol 295 vs 295 MiB."""
-    from videossl.cli import resolve_recipe
+    from videossl import resolve_recipe
     from videossl.plan.memory import measure_cpu_peak
 
     estimate = _estimate(recipe)

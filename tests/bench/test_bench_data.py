@@ -8,13 +8,12 @@ from videossl.bench import data as bench_data
 
 def test_bench_data_runs_tiny_and_writes_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VIDEOSSL_CACHE", str(tmp_path / "cache"))
-    add_arguments, run, _ = bench_data.COMMANDS["data"]
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    bench_data.add_arguments(parser)
     doc = tmp_path / "bench.md"
     args = parser.parse_args(["--videos", "3", "--size", "32", "--video-seconds", "2", "--seconds", "0",
                               "--decoders", "pyav", "--cases", "one,svt", "--write-doc", str(doc)])
-    assert run(args) == 0
+    assert bench_data.run(args) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| one") or line.startswith("| svt")]
     assert len(rows) == 2

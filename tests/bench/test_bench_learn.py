@@ -13,7 +13,7 @@ from videossl.errors import UserError
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    learn.COMMANDS["learn"][0](parser)
+    learn.add_arguments(parser)
     return parser.parse_args(list(argv))
 
 
@@ -21,7 +21,7 @@ def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, 
     monkeypatch.setenv("VIDEOSSL_CACHE", str(tmp_path / "cache"))
     out, doc = tmp_path / "out", tmp_path / "docs" / "learn.md"
     argv = ("--recipes", "simclr_synthetic_tiny3d", "--tiny", "--out", str(out), "--threads", "1", "--write-doc", str(doc))
-    assert learn.COMMANDS["learn"][1](_args(*argv)) == 0
+    assert learn.run(_args(*argv)) == 0
 
     rows = json.loads((out / "learn.json").read_text())["rows"]
     assert len(rows) == 1
@@ -51,7 +51,7 @@ def test_one_recipe_end_to_end_then_rerun_skips_training(tmp_path, monkeypatch, 
     metrics_before = (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text()
     first_out = capsys.readouterr().out
     assert f"{random_json.stem}/encoder.pt) [%]" in first_out and "pretrain/encoder.pt) [%]" in first_out
-    assert learn.COMMANDS["learn"][1](_args(*argv)) == 0
+    assert learn.run(_args(*argv)) == 0
     again = json.loads((out / "learn.json").read_text())["rows"]
     assert len(again) == 1 and again[0]["pretrain_minutes"] == row["pretrain_minutes"]
     assert (out / "simclr_synthetic_tiny3d" / "pretrain" / "metrics.csv").read_text() == metrics_before

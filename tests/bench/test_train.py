@@ -11,9 +11,8 @@ from videossl.bench.peers import StepSpec, build_runner, count_clips, method_bat
 
 
 def _parse(argv):
-    add_arguments, _, _ = bench_train.COMMANDS["train"]
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    bench_train.add_arguments(parser)
     return parser.parse_args(argv)
 
 

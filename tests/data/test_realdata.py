@@ -94,9 +94,8 @@ def test_stats_reports_every_video_missing():
 def test_stats_command_prints_counts(capsys):
     import argparse
 
-    from videossl.data.stats import COMMANDS
+    from videossl.data.stats import add_arguments, run
 
-    add_arguments, run, _ = COMMANDS["stats"]
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--format", "ucf101", "--root", real("ucf101"), "--show-missing", "1"])

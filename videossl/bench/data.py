@@ -201,6 +201,3 @@ def run(args: argparse.Namespace) -> int:
             f"# Data pipeline benchmark\n\n{len(paths)} videos, {fps:g} fps. Command: `{command}`\n\n"
             f"Single process, `torch.set_num_threads(1)`; clips/s counts every view clip produced.\n\n{table}\n")
     return 0
-
-
-COMMANDS = {"data": (add_arguments, run, "data pipeline throughput vs pytorchvideo, per decoder")}

@@ -411,6 +411,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"WARNING: {r['recipe']}: the audio tower does not beat its random initialisation on the audio "
                   f"linear probe ({100 * r['audio_linear_top1']:.1f}% vs {100 * r['random_audio_linear_top1']:.1f}%)")
     return 1 if failed else 0
-
-
-COMMANDS = {"learn": (add_arguments, run, "pretrain every synthetic recipe and evaluate against random init (table)")}

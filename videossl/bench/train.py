@@ -267,6 +267,3 @@ def describe_device(device: str, threads: int) -> str:
     except (OSError, StopIteration):
         pass
     return f"CPU {cpu}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}"
-
-
-COMMANDS = {"train": (add_arguments, run, "training-step throughput and memory per method/backbone vs peers")}

@@ -337,12 +337,3 @@ def run_prepare(args: argparse.Namespace) -> int:
         print(f"FAILED {errors[path]}")
     print(f"prepared {len(items) - len(errors)} of {len(items)} videos into {args.out} (manifest.csv)")
     return 1 if errors else 0
-
-
-COMMANDS = {
-    "make-synthetic": (add_make_synthetic_arguments, run_make_synthetic,
-                       "write the procedural synthetic video+audio dataset"),
-    "check": (add_check_arguments, run_check, "decode-check every video of a dataset and report bad files"),
-    "prepare": (add_prepare_arguments, run_prepare,
-                "re-encode a dataset (short side, fps, keyframes) and write a manifest"),
-}

@@ -105,6 +105,3 @@ def run(args) -> int:
     root = make_speaker_set(args.root, args.speakers, args.utterances, args.seed, progress=True)
     print(f"wrote {args.speakers} x {args.utterances} utterances under {root} (format=audio, label = speaker)")
     return 0
-
-
-COMMANDS = {"speech": (add_arguments, run, "synthesise a multi-speaker speech set with espeak-ng (CPC speaker probe)")}

@@ -76,6 +76,3 @@ def run(args: argparse.Namespace) -> int:
         if len(s["missing"]) > args.show_missing:
             print(f"missing [{split}]: ... and {len(s['missing']) - args.show_missing} more")
     return 0
-
-
-COMMANDS = {"stats": (add_arguments, run, "counts per split and class; annotation entries whose video is missing")}

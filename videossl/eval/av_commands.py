@@ -7,32 +7,31 @@
     videossl eval av-sync runs/l3-x --offset 1.0           # synchronised vs shifted audio (chance 50%)
     videossl eval av-localise runs/avenet-x --out loc/     # sound-source localisation PNG overlays
 
-Heavy imports stay inside ``run`` so ``--help`` is fast.
+``videossl.cli`` imports this module only when one of these commands runs, so ``--help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
 
+from .audio import load_audio_eval_config, run_audio_linear
+from .av_retrieval import run_av_localise, run_av_retrieval, run_av_sync
+from .commands import add_arguments, split_recipe_and_encoder
 
-def _audio_linear_arguments(parser: argparse.ArgumentParser) -> None:
-    from .commands import add_arguments
 
+def add_audio_linear_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser, "optional eval recipe (e.g. eval/esc50_linear), then encoder_audio.pt (audio-visual run), "
                           "encoder.pt (CPC) or random:<audio backbone>",
                   "AudioEvalConfig overrides, e.g. data.format=esc50 data.root=/data/ESC-50 data.test_fold=1",
                   "AudioEvalConfig")
 
 
-def _audio_linear(args: argparse.Namespace) -> int:
-    from .audio import load_audio_eval_config, run_audio_linear
-    from .commands import split_recipe_and_encoder
-
+def run_audio_linear_eval(args: argparse.Namespace) -> int:
     recipe, encoder, overrides = split_recipe_and_encoder(args)
     run_audio_linear(load_audio_eval_config(encoder, recipe, overrides))
     return 0
 
 
-def _run_arguments(parser: argparse.ArgumentParser) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a pretraining run directory (config.yaml + last.ckpt)")
     parser.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
                         help="replace the run's data settings, e.g. data.root=/data/ks data.format=kinetics")
@@ -41,45 +40,30 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for the JSON result (PNG overlays for av-localise)")
 
 
-def _sync_arguments(parser: argparse.ArgumentParser) -> None:
-    _run_arguments(parser)
+def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
     parser.add_argument("--offset", type=float, default=1.0, help="shift of the negative audio in seconds (default 1.0)")
     parser.add_argument("--clips-per-video", type=int, default=1,
                         help="clip times per video, each one synchronised-vs-shifted pair (default 1)")
 
 
-def _localise_arguments(parser: argparse.ArgumentParser) -> None:
-    _run_arguments(parser)
+def add_localise_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
     parser.add_argument("--num-videos", type=int, default=8, help="clips to draw (default 8)")
 
 
-def _retrieval(args: argparse.Namespace) -> int:
-    from .av_retrieval import run_av_retrieval
-
+def run_retrieval(args: argparse.Namespace) -> int:
     run_av_retrieval(args.run_dir, args.split, args.max_videos, data_overrides=args.overrides, out_dir=args.out)
     return 0
 
 
-def _sync(args: argparse.Namespace) -> int:
-    from .av_retrieval import run_av_sync
-
+def run_sync(args: argparse.Namespace) -> int:
     run_av_sync(args.run_dir, args.offset, args.split, args.max_videos, data_overrides=args.overrides, out_dir=args.out,
                 clips_per_video=args.clips_per_video)
     return 0
 
 
-def _localise(args: argparse.Namespace) -> int:
-    from .av_retrieval import run_av_localise
-
+def run_localise(args: argparse.Namespace) -> int:
     run_av_localise(args.run_dir, args.out or "localisation", args.num_videos, args.split,
                     data_overrides=args.overrides)
     return 0
-
-
-COMMANDS = {
-    "audio-linear": (_audio_linear_arguments, _audio_linear,
-                     "linear probe on frozen audio features (ESC-50 folds, audio folders, CPC speaker probe)"),
-    "av-retrieval": (_run_arguments, _retrieval, "audio-visual retrieval of a run: clip -> audio and audio -> clip R@1/5/10"),
-    "av-sync": (_sync_arguments, _sync, "does a run's AVC model prefer synchronised audio over shifted audio?"),
-    "av-localise": (_localise_arguments, _localise, "AVE-Net sound-source localisation maps as PNG overlays"),
-}

@@ -240,20 +240,17 @@ def run_avc(cfg: Any) -> dict[str, Any]:
     return result
 
 
-def _arguments(parser: Any) -> None:
-    from .commands import add_arguments
+def add_arguments(parser: Any) -> None:
+    from .commands import add_arguments as add_eval_arguments
 
-    add_arguments(parser, "optional eval recipe (e.g. eval/avc_kinetics_sounds), then the encoder.pt of an L3 / "
-                          "AVE-Net run or its directory (encoder_audio.pt and encoder_avc_head.pt sit beside it)",
-                  "AVCEvalConfig overrides, e.g. data.root=/data/kinetics400 data.split=val", "AVCEvalConfig")
+    add_eval_arguments(parser, "optional eval recipe (e.g. eval/avc_kinetics_sounds), then the encoder.pt of an L3 / "
+                               "AVE-Net run or its directory (encoder_audio.pt and encoder_avc_head.pt sit beside it)",
+                       "AVCEvalConfig overrides, e.g. data.root=/data/kinetics400 data.split=val", "AVCEvalConfig")
 
 
-def _run(args: Any) -> int:
+def run(args: Any) -> int:
     from .commands import split_recipe_and_encoder
 
     recipe, encoder, overrides = split_recipe_and_encoder(args)
     run_avc(load_avc_config(encoder, recipe, overrides))
     return 0
-
-
-COMMANDS = {"avc": (_arguments, _run, "held-out audio-visual correspondence accuracy (L3's metric) with its SE")}

@@ -3,12 +3,16 @@
 EVAL_RECIPE (optional) is a paper's protocol under ``recipes/eval/`` (``eval/ucf101_finetune_rho`` or a YAML
 path; ``--recipe`` does the same); ENCODER is an ``encoder.pt`` or ``random:<backbone>``; ``key=value`` overrides
 any ``EvalConfig`` field, e.g. ``data.root=/data/ucf101 data.split=all test.num_clips=10``. Clip geometry that
-neither the recipe nor the overrides set is the encoder's own. Heavy imports stay inside ``run`` (fast ``--help``).
+neither the recipe nor the overrides set is the encoder's own. ``videossl.cli`` imports this module only when an eval
+command runs, so ``--help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+
+from videossl.errors import UserError
+from videossl.eval import finetune, frozen
+from videossl.eval.config import EVAL_RECIPES_DIR, load_eval_config
 
 
 def add_arguments(parser: argparse.ArgumentParser,
@@ -26,14 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser,
 def split_recipe_and_encoder(args: argparse.Namespace) -> tuple[str | None, str, list[str]]:
     """``(recipe, encoder, overrides)`` from ``[EVAL_RECIPE] ENCODER [key=value ...]``: a first positional that
     names a YAML file or a recipe under ``recipes/eval/`` is the recipe, the next one the encoder."""
-    from videossl.errors import UserError
-
     overrides = list(args.overrides)
     first = args.encoder
     is_recipe = first.endswith((".yaml", ".yml")) or first.startswith("eval/")
     if not is_recipe and not first.startswith("random:") and not first.endswith(".pt"):
-        from videossl.eval.config import EVAL_RECIPES_DIR
-
         is_recipe = (EVAL_RECIPES_DIR / f"{first}.yaml").is_file()
     if not is_recipe:
         return args.recipe, first, overrides
@@ -50,34 +50,35 @@ def add_frozen_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated frozen protocols sharing one feature extraction (default: all three)")
 
 
-def _runner(protocol: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from videossl.eval import config, finetune, frozen
-
-        recipe, encoder, overrides = split_recipe_and_encoder(args)
-        cfg = config.load_eval_config(encoder, recipe, overrides)
-        if protocol == "frozen":
-            from videossl.errors import UserError
-
-            names = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
-            if not names:
-                raise UserError("--protocols: give at least one of linear, knn, retrieval")
-            frozen.run_frozen_protocols(cfg, names)
-        elif protocol == "finetune":
-            finetune.run_finetune(cfg)
-        else:
-            {"linear": frozen.run_linear_probe, "knn": frozen.run_knn, "retrieval": frozen.run_retrieval}[protocol](cfg)
-        return 0
-
-    return run
+def _config(args: argparse.Namespace):
+    """The ``EvalConfig`` of ``[EVAL_RECIPE] ENCODER [key=value ...]``."""
+    recipe, encoder, overrides = split_recipe_and_encoder(args)
+    return load_eval_config(encoder, recipe, overrides)
 
 
-COMMANDS = {
-    "linear": (add_arguments, _runner("linear"),
-               "linear probe on frozen features (N clips x 3 crops test, top-1/top-5, t-SNE plot)"),
-    "knn": (add_arguments, _runner("knn"), "weighted kNN on frozen features (cosine, k=20, T=0.07)"),
-    "finetune": (add_arguments, _runner("finetune"), "fine-tune the whole network with a linear classifier"),
-    "retrieval": (add_arguments, _runner("retrieval"), "test videos query training videos: R@1/5/10/20"),
-    "frozen": (add_frozen_arguments, _runner("frozen"),
-               "linear probe, kNN and retrieval from one feature extraction"),
-}
+def run_linear(args: argparse.Namespace) -> int:
+    frozen.run_linear_probe(_config(args))
+    return 0
+
+
+def run_knn(args: argparse.Namespace) -> int:
+    frozen.run_knn(_config(args))
+    return 0
+
+
+def run_retrieval(args: argparse.Namespace) -> int:
+    frozen.run_retrieval(_config(args))
+    return 0
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    finetune.run_finetune(_config(args))
+    return 0
+
+
+def run_frozen(args: argparse.Namespace) -> int:
+    names = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
+    if not names:
+        raise UserError("--protocols: give at least one of linear, knn, retrieval")
+    frozen.run_frozen_protocols(_config(args), names)
+    return 0

@@ -198,6 +198,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
-
-
-COMMANDS = {"plan": (add_arguments, run, "check and price a recipe: data, FLOPs, memory, GPU-hours, references")}

@@ -287,6 +287,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"Spearman(Zipf fitness, kNN top-1) over {summary['candidates']} candidates: {summary['spearman_zipf_vs_knn']}")
     print(f"wrote {log_path}, {out / 'fitness.png'}, {out / 'summary.json'}, {out / 'best_recipe.yaml'}")
     return 0
-
-
-COMMANDS = {"elo": (add_arguments, run, "evolutionary search of ELo loss weights with a Zipf-prior fitness")}

@@ -276,6 +276,3 @@ def run(args: argparse.Namespace) -> int:
                                title, indices):
         print(f"wrote {path}")
     return 0
-
-
-COMMANDS = {"attention": (add_arguments, run, "CLS attention (ViTs) or activation maps (3D CNNs) over a video")}

@@ -153,6 +153,3 @@ def run(args: argparse.Namespace) -> int:
             title = f"t-SNE of {args.split} videos ({Path(spec).name if ':' not in spec else spec}, {args.clips} clips)"
             print(f"wrote {plot_tsne(embeddings, labels, names, out / 'tsne.png', max_points=args.max_points, title=title)}")
     return 0
-
-
-COMMANDS = {"features": (add_arguments, run, "extract embeddings of every video to .npy + CSV, with a t-SNE plot")}

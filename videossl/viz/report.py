@@ -276,6 +276,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     print(f"wrote {build_report(args.run_dir, args.eval, args.out, args.title)}")
     return 0
-
-
-COMMANDS = {"report": (add_arguments, run, "write a static HTML report of a run directory")}

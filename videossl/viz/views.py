@@ -311,6 +311,3 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_gif:
         print(f"wrote {draw_views_gif(samples, spec, gif)}")
     return 0
-
-
-COMMANDS = {"views": (add_arguments, run, "PNG grid / GIF of the views a recipe's sampler and augmentation produce")}
