@@ -14,41 +14,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from .data.config import DataConfig, DataSourceConfig, SyntheticConfig  # noqa: F401  (re-exported)
 from .errors import UserError
 from .methods.base import MethodConfig  # noqa: F401  (re-exported: the base of every method's section)
 from .reference import ReferenceConfig
-
-
-@dataclass
-class SyntheticConfig:
-    """Size of the procedural dataset used when ``data.format=synthetic`` (see ``data/synthetic.py``)."""
-
-    num_pool: int = 600
-    num_train: int = 300
-    num_test: int = 150
-    size: int = 64
-    seed: int = 0
-
-
-@dataclass
-class DataConfig:
-    format: str = "synthetic"  # synthetic | folder | csv | ucf101 | hmdb51 | kinetics | ssv2 | images | audio | librispeech
-    root: str = ""  # empty with format=synthetic: the cached synthetic dataset
-    annotations: str = ""  # folder with split/annotation files when they are not under root
-    split: str = "train"  # synthetic: pool | train | test
-    split_id: int = 1
-    decoder: str = "decord"  # decord | pyav | torchcodec
-    num_frames: int = 8  # T of a clip; 1 makes every method an image method
-    frame_stride: int = 2  # frames skipped between sampled frames
-    crop_size: int = 64
-    short_side: int = 0  # resize in the decoder to this short side; 0 keeps the file's size
-    decode_timeout_s: float = 60.0  # a probe + decode taking longer skips the file as broken (reported); 0: no limit
-    num_workers: int = 2
-    prefetch_factor: int = 4
-    persistent_workers: bool = True
-    pin_memory: bool = True  # only takes effect on GPU
-    gpu_augment: bool = False  # workers crop + flip; colour/blur/solarize/normalise run batched on the device
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass

@@ -221,6 +221,7 @@ def _video_eval_rules() -> dict[str, Rule]:
         "data.split": Choice(("1", "2", "3", "all")),
         "data.mean": Each(Num(), lengths=(1, 3), none_ok=True), "data.std": Each(POSITIVE, lengths=(1, 3), none_ok=True),
         "data.short_side": _int(MIN_CROP, MAX_SHORT_SIDE, zero_ok=True), "data.max_missing": Num(0, 1, high_open=True),
+        "data.decode_timeout_s": NON_NEGATIVE,
         "test.num_clips": _int(1, 1000), "test.num_crops": Choice((1, 3)),
         "test.multi_view_combine": Choice(("concat", "mean")),
         **_prefixed("linear.", LINEAR_RULES), "knn.k": _int(1), "knn.temperature": POSITIVE,

@@ -10,32 +10,40 @@ import numbers
 from pathlib import Path
 from typing import Any, Callable
 
+import av
 import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import default_collate
+from torchvision.transforms.v2.functional import resize
 
+from videossl.data.bad_files import append_bad_file, private_log_path
 from videossl.data.datasets import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, DatasetError, DatasetIndex, logger
-from videossl.data.decode import release_free_heap
+from videossl.data.decode import create_decoder, release_free_heap
 from videossl.data.sampling import VideoMeta, ViewSpec
+from videossl.data.timeout import CallTimeout, TimedCaller
 
 TRIM_HEAP_EVERY = 1000  # samples per process between malloc_trim calls (decord's RSS creep: docs/reliability.md)
 
 
+def collate_readable(samples: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """``default_collate`` of the samples that are not ``None`` (files a ``VideoDataset`` with
+    ``replace_unreadable=False`` could not read); ``None`` when none is left. ``batch["index"]`` says which
+    entries the batch holds."""
+    readable = [sample for sample in samples if sample is not None]
+    return default_collate(readable) if readable else None
 
 
 class _ImageReader:
     """Still images as 1-frame videos (decoded with torchvision.io), same API as a decoder."""
 
     def probe(self, path: str) -> VideoMeta:
-        from PIL import Image
-
         with Image.open(path) as image:
             width, height = image.size
         return VideoMeta(num_frames=1, fps=1.0, duration=1.0, height=height, width=width, has_audio=False)
 
     def frames(self, path: str, indices, short_side: int | None = None):
-        import torch
-        from PIL import Image
-        from torchvision.transforms.v2.functional import resize
-
         # Pillow, not torchvision.io: torchvision's libpng fails ("Internal error") once decord's libraries are loaded
         with Image.open(path) as img:
             image = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)  # (3, H, W) uint8
@@ -52,8 +60,6 @@ class _AudioFileReader:
         self.decoder = decoder
 
     def probe(self, path: str) -> VideoMeta:
-        import av
-
         with av.open(path) as container:
             if not container.streams.audio:
                 raise ValueError("no audio stream")
@@ -96,16 +102,15 @@ class VideoDataset:
     run's ``bad_files.csv``, from every DataLoader worker). A probe + decode that takes longer than
     ``decode_timeout_s`` (0: no limit) counts as a broken file too (``videossl.data.timeout``). After
     ``max_retries`` consecutive failures a ``DatasetError`` says so, and says when they all failed alike (a
-    setting, not the files).
+    setting, not the files). With ``replace_unreadable=False`` (evaluation, which must not count one video twice
+    nor lose track of which were read) an unreadable file is recorded the same way and its sample is ``None``
+    (``collate_readable`` leaves it out of the batch).
     ``decode_calls`` counts video decodes (one per sample: the union of all views' frames).
     """
 
     def __init__(self, index: DatasetIndex, views: ViewSpec, decoder: str | Any = "decord", seed: int = 0,
                  short_side: int | None = None, max_retries: int = 10, bad_file_log: str | None = None,
-                 decode_timeout_s: float = 60.0):
-        from videossl.data.bad_files import private_log_path
-        from videossl.data.timeout import TimedCaller
-
+                 decode_timeout_s: float = 60.0, replace_unreadable: bool = True):
         if short_side is not None and (isinstance(short_side, bool) or not isinstance(short_side, numbers.Real)
                                        or not short_side >= 1):
             raise DatasetError(f"short_side (the decoder's resize) must be a positive number of pixels or None, "
@@ -114,11 +119,10 @@ class VideoDataset:
         self.index, self.views, self.seed = index, views, seed
         self._bounded = TimedCaller(decode_timeout_s)
         self.short_side, self.max_retries, self.bad_file_log = short_side, max_retries, bad_file_log
+        self.replace_unreadable = replace_unreadable
         self._decoder_spec = decoder
         self._decoder = None if isinstance(decoder, str) else decoder
         if isinstance(decoder, str):  # fail now, in the main process, on a bad decoder name
-            from videossl.data.decode import create_decoder
-
             self._decoder = create_decoder(decoder)
         self._meta: dict[str, VideoMeta] = {}
         self._warned: set[str] = set()
@@ -132,7 +136,7 @@ class VideoDataset:
     def class_names(self) -> list[str]:
         return self.index.class_names
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
         self._reads = getattr(self, "_reads", 0) + 1
         if self._reads % TRIM_HEAP_EVERY == 0:  # decoders' freed frame buffers stay mapped otherwise (docs/reliability.md)
@@ -147,6 +151,8 @@ class VideoDataset:
                 clips, waves, targets = self._bounded_decode(current, rng)
             except _BadFile as bad:
                 self._record_bad(bad)
+                if not self.replace_unreadable:
+                    return None
                 failures.append(bad)
                 continue
             return self._finish(current, clips, waves, targets, rng)
@@ -175,8 +181,6 @@ class VideoDataset:
         return self._decoder
 
     def _bounded_decode(self, current: int, rng: np.random.Generator):
-        from videossl.data.timeout import CallTimeout
-
         try:
             return self._bounded(self._decode_views, current, rng)
         except CallTimeout as err:
@@ -210,8 +214,6 @@ class VideoDataset:
         return clips, waves, sampled.targets
 
     def _audio(self, reader: Any, path: str, time_range: tuple[float, float]):
-        import torch.nn.functional as F
-
         if self.views.audio_rate is None:
             raise DatasetError("the sampler asks for audio views but ViewSpec.audio_rate is None")
         start, end = time_range
@@ -227,8 +229,6 @@ class VideoDataset:
                                f"{sorted(self.views.transforms)}") from None
 
     def _finish(self, current: int, clips: list, waves: list, targets: dict, rng: np.random.Generator):
-        import torch
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**63 - 1)))
             sample: dict[str, Any] = {"video": [self._transform(v)(frames) for v, frames in clips]}
@@ -244,6 +244,4 @@ class VideoDataset:
             self._warned.add(bad.path)
             logger.warning("skipping unreadable file %s: %s", bad.path, bad.reason)
         if self.bad_file_log:
-            from videossl.data.bad_files import append_bad_file
-
             append_bad_file(self.bad_file_log, bad.path, bad.reason)

@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from videossl.config import SyntheticConfig, load_config, read_yaml
+from videossl.config import load_config, read_yaml
+from videossl.data.config import DataSourceConfig
 from videossl import recipes_dir
 from videossl.errors import UserError
 from videossl.reference import ReferenceConfig
@@ -25,37 +26,35 @@ SPLIT_CHOICES = ("1", "2", "3", "all")
 
 
 @dataclass
-class EvalDataConfig:
-    """Where the labeled videos are and how clips are cut from them.
+class EvalDataConfig(DataSourceConfig):
+    """Where the labeled videos are and how clips are cut from them: the data layer's ``DataSourceConfig``
+    (``videossl.data.build`` reads both), with the fields whose protocol differs from pretraining redeclared.
 
-    format/root/annotations go to ``videossl.data.datasets.read_dataset``; ``format=synthetic`` evaluates
-    on the cached synthetic dataset (``root`` empty: the default cache, sizes from ``synthetic``, the same
-    as pretraining's ``data.synthetic``). ``split`` is ``"1"``, ``"2"``, ``"3"`` or ``"all"`` (UCF101 /
-    HMDB51: the three official splits; ``all`` reports mean and std). ``num_frames``, ``frame_stride``,
-    ``crop_size``, ``mean`` and ``std`` left unset (null) take the encoder's own (``encoder.pt`` records the clip
-    it was trained with), else ``DEFAULT_CLIP`` and the video mean / std.
+    ``format=synthetic`` evaluates on the cached synthetic dataset (``root`` empty: the default cache, sizes from
+    ``synthetic``, the same as pretraining's ``data.synthetic``). Where evaluation differs from pretraining:
+
+    - ``split`` is ``"1"``, ``"2"``, ``"3"`` or ``"all"`` (UCF101 / HMDB51: the three official splits; ``all`` reports
+      mean and std); each protocol reads the train and the test list of that split;
+    - ``num_frames``, ``frame_stride``, ``crop_size``, ``mean`` and ``std`` left unset (null) take the encoder's own
+      (``encoder.pt`` records the clip it was trained with), else ``DEFAULT_CLIP`` and the video mean / std;
+    - ``short_side`` 0 decodes at ``crop_size`` for the frozen protocols (fine-tuning: at the file's size);
+    - ``batch_size`` (feature extraction) and ``max_missing`` are evaluation's own.
     """
 
-    format: str = "synthetic"  # synthetic | folder | csv | ucf101 | hmdb51 | kinetics | ssv2
-    root: str = ""
-    annotations: str = ""
-    split: str = "1"
-    decoder: str = "decord"
+    split: str = "1"  # "1" | "2" | "3" | "all": official split ids
     num_frames: Optional[int] = None  # null: the encoder's (else 8)
     frame_stride: Optional[int] = None  # null: the encoder's (else 2)
     crop_size: Optional[int] = None  # null: the encoder's (else 112)
     mean: Optional[list[float]] = None  # normalisation; null: the encoder's (else VIDEO_MEAN)
     std: Optional[list[float]] = None  # null: the encoder's (else VIDEO_STD)
-    short_side: int = 0  # decoder resize; 0: frozen protocols decode at crop_size, fine-tuning at full size
-    num_workers: int = 2
     batch_size: int = 16  # videos per batch during feature extraction
     # fraction of a split's listed videos that may be missing on disk (Kinetics downloads lose videos to removed
-    # YouTube links); the missing ones are left out, counted in the results and listed in bad_files.csv. 0: refuse
+    # YouTube links); the missing ones are left out, counted in the results and listed in bad_files.csv. 0: refuse.
+    # Unreadable videos are never replaced by others: they are left out, counted and listed the same way.
     max_missing: float = 0.0
     # the reader's split the protocols test on: "test", or "validation" where the test list has no labels
     # (Something-Something v2; its papers report the validation set)
     test_split: str = "test"
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass

@@ -13,9 +13,18 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from videossl.backbones import create_backbone, load_encoder
+from videossl.data.bad_files import bad_files
+from videossl.data.build import build_index, dataset_from_index
+from videossl.data.video_dataset import collate_readable
 from videossl.errors import UserError
 
+from .views import multi_view_spec
+
+log = logging.getLogger("videossl.eval")
 RANDOM_PREFIX = "random:"
 _CACHE_SIZE = 8  # (encoder, split, view set) entries kept; UCF101 test at 30 views x 512 dims is ~230 MB
 _FEATURE_CACHE: "OrderedDict[tuple, CachedFeatures]" = OrderedDict()
@@ -51,8 +60,6 @@ def load_eval_encoder(spec: str, seed: int = 0) -> tuple[torch.nn.Module, tuple]
 
     The key changes when the file changes (path, size, mtime), so a re-trained encoder is re-extracted.
     """
-    from videossl.backbones import create_backbone, load_encoder
-
     if spec.startswith(RANDOM_PREFIX):
         name = spec[len(RANDOM_PREFIX):]
         torch.manual_seed(seed)
@@ -74,100 +81,86 @@ def load_eval_encoder(spec: str, seed: int = 0) -> tuple[torch.nn.Module, tuple]
 
 
 def read_split(data: Any, split: str, split_id: int) -> Any:
-    """``DatasetIndex`` of ``split`` ("train" | "test") for official split ``split_id``; errors as ``UserError``."""
-    from videossl.data.build import check_format
-    from videossl.data.datasets import read_dataset
-
-    fmt, root = data.format, data.root
-    check_format(fmt)  # before "data.root: not set (the bogus dataset folder)"
-    if fmt == "synthetic":  # the procedural dataset, generated once and cached (train/ and test/ folders)
-        from videossl.data.synthetic import ensure_synthetic
-
-        s = data.synthetic
-        root = str(ensure_synthetic(data.root or None, num_pool=s.num_pool, num_train=s.num_train,
-                                    num_test=s.num_test, size=s.size, seed=s.seed))
-        fmt = "folder"
-    elif not root:
-        raise UserError(f"data.root: not set (the {fmt} dataset folder)")
-    elif not Path(root).exists():
-        raise UserError(f"data.root: {root} does not exist")
-    kwargs = {"annotations": data.annotations} if data.annotations else {}
-    if split == "test":  # data.test_split: "validation" where the test list has no labels (SSv2)
-        split = str(getattr(data, "test_split", None) or "test")
-    try:
-        index = read_dataset(fmt, root, split=split, split_id=split_id, **kwargs)
-    except UserError:
-        raise
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        raise UserError(f"data ({data.format} at {data.root}, {split} split {split_id}): {err}") from None
+    """``DatasetIndex`` of ``split`` ("train" | "test") for official split ``split_id``, through the data layer's
+    ``build_index`` (the one reader pretraining uses too), plus evaluation's checks: labelled videos only, and at
+    most ``data.max_missing`` of them missing on disk (those stay in the index: the dataset reports them as
+    unreadable, so they are left out of the features and listed in ``bad_files.csv``)."""
+    index = build_index(data, split, split_id)
     if len(index.entries) == 0:
         raise UserError(f"data: no {split} videos found for format={data.format} root={data.root} split={split_id}")
     if any(e.label < 0 for e in index.entries):
-        hint = " (its labelled held-out list: data.test_split=validation)" if fmt == "ssv2" else " (a flat folder?)"
-        raise UserError(f"data: {split} videos under {data.root} have no labels{hint}; evaluation needs classes")
+        raise UserError(f"data: {split} videos under {data.root} have no labels (a flat folder?); evaluation needs classes")
     missing = [e.path for e in index.entries if not Path(e.path).is_file()]
-    allowed = float(getattr(data, "max_missing", 0.0) or 0.0)
+    allowed = float(data.get("max_missing", 0.0) or 0.0)
     if missing and len(missing) > allowed * len(index.entries):  # a subset makes numbers incomparable: refuse
         raise UserError(f"data: {len(missing)} of {len(index.entries)} {split} videos of split {split_id} are missing "
                         f"(first: {missing[0]}; more than data.max_missing={allowed:g} of them); `videossl data stats` "
                         f"lists them all")
-    if missing:  # kept in the index: the dataset skips them like unreadable files, so bad_files.csv lists them
-        logging.getLogger("videossl.eval").warning(
-            "data: %d of %d %s videos of split %d are missing (within data.max_missing=%g); they are left out and "
-            "listed in bad_files.csv (first: %s)", len(missing), len(index.entries), split, split_id, allowed,
-            missing[0])
+    if missing:
+        log.warning("data: %d of %d %s videos of split %d are missing (within data.max_missing=%g); they are left out "
+                    "and listed in bad_files.csv (first: %s)", len(missing), len(index.entries), split, split_id,
+                    allowed, missing[0])
     return index
+
+
+def check_clip_settings(data: Any) -> None:
+    """Clip settings below 1 are a ``UserError`` now, never "every video is unreadable" later."""
+    for key in ("num_frames", "frame_stride", "crop_size"):
+        if int(data[key]) < 1:
+            raise UserError(f"data.{key} must be >= 1, got {data[key]}")
+    if int(data.short_side) < 0:
+        raise UserError(f"data.short_side must be >= 0 (0: decode at data.crop_size), got {data.short_side}")
+
+
+def left_out(index: Any, loaded: torch.Tensor, desc: str) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """``(order, skipped)``: the rows of the loaded ``(M,)`` entry indices sorted into index order, and the paths
+    of the entries that were not loaded (unreadable or missing files: left out, never replaced). A split whose
+    every video is unreadable is a ``UserError`` (a setting, e.g. the decoder, not the files)."""
+    order = torch.argsort(loaded)
+    read = set(loaded.tolist())
+    skipped = tuple(e.path for i, e in enumerate(index.entries) if i not in read)
+    if not read:
+        raise UserError(f"{desc}: none of the {len(index.entries)} videos could be read (first: {skipped[0]}); when "
+                        f"every file fails the cause is usually a setting (data.decoder, data.short_side, "
+                        f"data.decode_timeout_s); `videossl data check {skipped[0]}` tests one file")
+    if skipped:
+        log.warning("%s: left out %d of %d videos that could not be read (first: %s); they are listed in "
+                    "bad_files.csv", desc, len(skipped), len(index.entries), skipped[0])
+    return order, skipped
 
 
 def extract_features(encoder: torch.nn.Module, index: Any, spec: Any, data: Any, *, seed: int = 0,
                      device: torch.device = torch.device("cpu"), progress: bool = False,
                      desc: str = "features", forward: Callable[[torch.Tensor], torch.Tensor] | None = None
                      ) -> CachedFeatures:
-    """Run ``encoder.forward_features`` (or ``forward``) on every view of every video of ``index``.
+    """Run ``encoder.forward_features`` (or ``forward``) on every view of every readable video of ``index``.
 
     spec: the ``ViewSpec`` (all views of a video must have the same shape). Clips ``(B*V, C, T, H, W)``
-    go through the encoder in eval mode. Returns ``(N, V, D)`` outputs in dataset order with the labels the
+    go through the encoder in eval mode. Returns ``(N, V, D)`` outputs in index order with the labels the
     dataset returned (the fine-tune protocol passes ``forward=classifier`` to get ``(N, V, classes)`` logits).
+    An unreadable video is left out (the dataset does not replace it by another one, as pretraining's does) and
+    listed in ``skipped`` and ``bad_files``.
     """
-    from torch.utils.data import DataLoader
-
-    from videossl.data.bad_files import bad_files
-    from videossl.data.video_dataset import VideoDataset
-
-    for key in ("num_frames", "frame_stride", "crop_size"):  # a setting, never "every video is unreadable"
-        if int(data[key]) < 1:
-            raise UserError(f"data.{key} must be >= 1, got {data[key]}")
-    if int(data.short_side) < 0:
-        raise UserError(f"data.short_side must be >= 0 (0: decode at data.crop_size), got {data.short_side}")
+    check_clip_settings(data)
     short_side = int(data.short_side) or int(data.crop_size)  # eval crops resize to crop_size anyway: decode small
-    dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed, short_side=short_side)
+    dataset = dataset_from_index(data, index, spec, seed=seed, short_side=short_side, replace_unreadable=False)
     loader = DataLoader(dataset, batch_size=int(data.batch_size), shuffle=False, num_workers=int(data.num_workers),
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda", collate_fn=collate_readable)
     encoder = encoder.to(device).eval()
     forward = forward or encoder.forward_features
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
     feats, labels, kept = [], [], []
-    batches = loader
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(loader, desc=desc, leave=False)
     with torch.inference_mode():
-        for batch in batches:
+        for batch in (tqdm(loader, desc=desc, leave=False) if progress else loader):
+            if batch is None:  # every video of this batch was unreadable
+                continue
             views = torch.stack(batch["video"], dim=1)  # (B, V, C, T, H, W)
             with autocast:
                 feats.append(forward_distinct_views(views, forward, device, chunk=int(data.batch_size) * 4))
             labels.append(torch.as_tensor(batch["label"]).long())
             kept.append(torch.as_tensor(batch["index"]).long())
-    # VideoDataset replaces an unreadable video by another one (right for training); an evaluation must
-    # not count a video twice, so rows whose loaded index is not the requested one are dropped.
-    loaded = torch.cat(kept)
-    ok = loaded == torch.arange(len(loaded))
-    skipped = tuple(index.entries[i].path for i in (~ok).nonzero().flatten().tolist())
-    if skipped:
-        logging.getLogger("videossl.eval").warning("%s: left out %d unreadable videos (first: %s)", desc,
-                                                   len(skipped), skipped[0])
-    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped,
+    order, skipped = left_out(index, torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long), desc)
+    return CachedFeatures(torch.cat(feats)[order], torch.cat(labels)[order], list(index.class_names), skipped,
                           tuple(bad_files(dataset)))
 
 
@@ -218,8 +211,6 @@ def train_and_test_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tup
     """Training features (``linear.train_clips`` clips, center crop) and test features
     (``test.num_clips`` x ``test.num_crops`` views) of one split, at one clip geometry (``test.multi_view``, SVT's
     several geometries, is ``multi_view.multi_view_train_and_test_features``, which calls this once per geometry)."""
-    from .views import multi_view_spec
-
     d = cfg.data
     shape = (int(d.num_frames), int(d.frame_stride), int(d.crop_size))
     train_views = (int(cfg.linear.train_clips), 1)
