@@ -168,12 +168,35 @@ def test_esc50_reader_folds(tmp_path):
     assert test.class_names == ["dog", "rain"] and len(test.entries) == 2 and len(train.entries) == 8
     assert all(Path(e.path).name.startswith("3-") for e in test.entries)
     assert all(Path(e.path).is_file() for e in train.entries)
-    assert read_esc50_folds(tmp_path, 3)[1] == test
-    from videossl.eval.audio import read_esc50  # the evaluation keeps using the data layer's reader
-
-    assert read_esc50(tmp_path, 3) == (train, test)
+    assert read_esc50_folds(tmp_path, 3) == (train, test)
     with pytest.raises(DatasetError, match="test_fold"):
         read_dataset("esc50", str(tmp_path), "test", split_id=6)
+
+
+def test_esc50_labels_index_the_class_list_on_a_subset(tmp_path):
+    """ESC-50's meta rows are ``1-100032-A-0.wav,1,0,dog,True,100032,A`` (target = class number 0..49). A subset
+    (ESC-10's targets 0, 1, 10, 11, 12, 20, 21, 38, 40, 41 here in part) must get labels 0..K-1 that index
+    class_names, not the raw targets (which would point past the end of the class list)."""
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "meta").mkdir()
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    subset = {41: "chainsaw", 0: "dog", 10: "rain", 38: "clock_tick"}
+    for fold in (1, 2):
+        for target, name in subset.items():
+            filename = f"{fold}-{100 + target}-A-{target}.wav"
+            (tmp_path / "audio" / filename).write_bytes(b"")
+            rows.append(f"{filename},{fold},{target},{name},True,{100 + target},A")
+    (tmp_path / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    train, test = read_esc50_folds(tmp_path, 2)
+    assert train.class_names == ["dog", "rain", "clock_tick", "chainsaw"]  # in target order
+    for index in (train, test):
+        assert len(index.entries) == 4
+        for entry in index.entries:
+            target = int(Path(entry.path).stem.rsplit("-", 1)[1])
+            assert index.class_names[entry.label] == subset[target]
+    (tmp_path / "meta" / "esc50.csv").write_text("\n".join(rows + ["x.wav,1,0,cat,False,1,A"]) + "\n")
+    with pytest.raises(DatasetError, match="target 0 names two categories"):
+        read_esc50_folds(tmp_path, 1)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from videossl.errors import UserError
+from videossl.data.av_datasets import read_esc50_folds as read_esc50  # the data layer's reader, used by the eval
 from videossl.eval.audio import (EvenAudioWindows, audio_input_kind, load_audio_encoder, load_audio_eval_config,
-                                 read_esc50, run_audio_linear, split_by_class)
+                                 run_audio_linear, split_by_class)
 from videossl.eval.av_retrieval import cross_modal_recall, sync_accuracy
 
 TONES = {"low": 300.0, "mid": 1200.0, "high": 4000.0}

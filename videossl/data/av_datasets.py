@@ -187,8 +187,13 @@ def multi_hot(labels: Sequence[Sequence[int]], num_classes: int) -> np.ndarray:
 
 
 def read_esc50_folds(root: Path, test_fold: int) -> tuple[DatasetIndex, DatasetIndex]:
-    """ESC-50 (Piczak 2015): ``meta/esc50.csv`` (filename, fold, target, category, ...) and ``audio/<filename>``.
-    Returns (train index, test index): fold ``test_fold`` is the test set, the other folds the training set."""
+    """ESC-50 (Piczak 2015): ``meta/esc50.csv`` (columns filename, fold, target, category, esc10, src_file, take; e.g.
+    ``1-100032-A-0.wav,1,0,dog,True,100032,A``) and ``audio/<filename>``. Returns (train index, test index): fold
+    ``test_fold`` is the test set, the other folds the training set.
+
+    Classes are the categories in ``target`` order and a clip's label is its target's position among the targets
+    the CSV lists: the full set's targets 0..49 are their own labels, and a subset (ESC-10's ten targets, or a copy
+    with classes removed) still gets labels 0..K-1 that index ``class_names``."""
     meta = root / "meta" / "esc50.csv"
     if not meta.is_file():
         raise DatasetError(f"esc50: {meta} not found (expected the ESC-50 layout: meta/esc50.csv and audio/)")
@@ -196,13 +201,18 @@ def read_esc50_folds(root: Path, test_fold: int) -> tuple[DatasetIndex, DatasetI
         rows = list(csv.DictReader(handle))
     if not rows or not {"filename", "fold", "target", "category"} <= set(rows[0]):
         raise DatasetError(f"{meta}: expected columns filename,fold,target,category")
-    names = {int(r["target"]): r["category"] for r in rows}
-    classes = [names[i] for i in sorted(names)]
+    names: dict[int, str] = {}
+    for r in rows:
+        target, category = int(r["target"]), r["category"]
+        if names.setdefault(target, category) != category:
+            raise DatasetError(f"{meta}: target {target} names two categories ({names[target]!r}, {category!r})")
+    label = {target: position for position, target in enumerate(sorted(names))}
+    classes = [names[target] for target in sorted(names)]
     if not 1 <= test_fold <= max(int(r["fold"]) for r in rows):
         raise DatasetError(f"esc50: data.test_fold={test_fold} is not one of the folds in {meta}")
     train, test = [], []
     for r in rows:
-        entry = VideoEntry(str(root / "audio" / r["filename"]), int(r["target"]))
+        entry = VideoEntry(str(root / "audio" / r["filename"]), label[int(r["target"])])
         (test if int(r["fold"]) == test_fold else train).append(entry)
     return DatasetIndex(train, classes), DatasetIndex(test, classes)
 

@@ -26,14 +26,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-from videossl.config import SyntheticConfig, load_config
-from videossl.data.av_datasets import read_esc50_folds as read_esc50  # ESC-50's folds live in the data layer
+from videossl.backbones import create_backbone, load_encoder
+from videossl.config import load_config
+from videossl.data.av_datasets import read_esc50_folds  # ESC-50's folds live in the data layer
+from videossl.data.bad_files import bad_files
+from videossl.data.build import resolve_data_root
+from videossl.data.config import SyntheticConfig
+from videossl.data.datasets import DatasetIndex, read_dataset
 from videossl.data.sampling import ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view
+from videossl.data.video_dataset import VideoDataset, collate_readable
 from videossl.errors import UserError
 from videossl.reference import ReferenceConfig
+from videossl.transforms.audio import build_audio_transform
 
-from .config import LinearConfig
+from .config import LinearConfig, resolve_eval_recipe
+from .features import CachedFeatures, left_out, resolve_device
+from .frozen import report_skipped_files
+from .linear import evaluate_linear_probe
 from .report import write_json
 
 log = logging.getLogger("videossl.eval")
@@ -71,8 +82,6 @@ class AudioEvalConfig:
 def load_audio_eval_config(encoder: str, recipe: str | None = None, overrides: list[str] | None = None) -> Any:
     """``AudioEvalConfig`` from an optional recipe (a YAML path or a name under ``recipes/eval/``, e.g.
     ``eval/esc50_linear``), ``a.b=value`` overrides, then ``encoder``."""
-    from .config import resolve_eval_recipe
-
     path = resolve_eval_recipe(recipe) if recipe else None
     cfg = load_config(AudioEvalConfig, path, list(overrides or []) + [f"encoder={encoder}"])
     if cfg.data.seconds <= 0 or cfg.data.num_windows < 1:
@@ -99,8 +108,6 @@ class EvenAudioWindows(ClipSampler):
 
 def load_audio_encoder(spec: str, seed: int = 0) -> torch.nn.Module:
     """``encoder_audio.pt`` / ``encoder.pt`` path or ``random:<backbone>`` -> an audio backbone."""
-    from videossl.backbones import create_backbone, load_encoder
-
     if spec.startswith("random:"):
         torch.manual_seed(seed)
         try:
@@ -130,8 +137,6 @@ def audio_input_kind(backbone: torch.nn.Module) -> str:
 
 def split_by_class(index: Any, test_fraction: float, seed: int) -> tuple[Any, Any]:
     """Hold out ``test_fraction`` of each class (at least one file per side when the class has two)."""
-    from videossl.data.datasets import DatasetIndex
-
     rng = np.random.default_rng(seed)
     train, test = [], []
     for label in sorted({e.label for e in index.entries}):
@@ -144,21 +149,11 @@ def split_by_class(index: Any, test_fraction: float, seed: int) -> tuple[Any, An
 
 
 def read_audio_splits(data: Any, seed: int = 0) -> tuple[Any, Any]:
-    """(train, test) ``DatasetIndex`` for ``data`` (an ``AudioEvalDataConfig``)."""
-    from videossl.data.datasets import read_dataset
-
-    fmt, root = data.format, data.root
-    if fmt == "synthetic":
-        from videossl.data.synthetic import ensure_synthetic
-
-        s = data.synthetic
-        root = str(ensure_synthetic(data.root or None, num_pool=s.num_pool, num_train=s.num_train,
-                                    num_test=s.num_test, size=s.size, seed=s.seed))
-        fmt = "folder"
-    elif not root or not Path(root).exists():
-        raise UserError(f"data.root: {root or '(not set)'} does not exist (the {fmt} dataset folder)")
+    """(train, test) ``DatasetIndex`` for ``data`` (an ``AudioEvalDataConfig``); the dataset root as the data layer
+    resolves it (``resolve_data_root``: ``synthetic`` is the cached set's ``train`` / ``test`` folders)."""
+    fmt, root = resolve_data_root(data)
     if fmt == "esc50":
-        train, test = read_esc50(Path(root), int(data.test_fold))
+        train, test = read_esc50_folds(Path(root), int(data.test_fold))
     elif data.test_fraction > 0:
         train, test = split_by_class(read_dataset(fmt, root, split=data.train_split), data.test_fraction, seed)
     else:
@@ -182,23 +177,20 @@ def read_audio_splits(data: Any, seed: int = 0) -> tuple[Any, Any]:
 
 def extract_audio_features(encoder: torch.nn.Module, index: Any, data: Any, seed: int = 0,
                            device: torch.device = torch.device("cpu")) -> Any:
-    """``CachedFeatures`` with ``(N, num_windows, D)`` frozen features of every file of ``index``."""
-    from torch.utils.data import DataLoader
-
-    from videossl.data.video_dataset import VideoDataset
-    from videossl.transforms.audio import build_audio_transform
-
-    from .features import CachedFeatures
-
+    """``CachedFeatures`` with ``(N, num_windows, D)`` frozen features of every readable file of ``index`` (an
+    unreadable one is left out, never replaced by another file, and listed in ``skipped`` / ``bad_files``)."""
     kind = audio_input_kind(encoder)
     transform = build_audio_transform(kind, data.audio_rate, data.n_mels, augment=False)
     spec = ViewSpec(EvenAudioWindows(data.seconds, data.num_windows), {"audio": transform}, data.audio_rate)
-    dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed)
-    loader = DataLoader(dataset, batch_size=int(data.batch_size), shuffle=False, num_workers=int(data.num_workers))
+    dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed, replace_unreadable=False)
+    loader = DataLoader(dataset, batch_size=int(data.batch_size), shuffle=False, num_workers=int(data.num_workers),
+                        collate_fn=collate_readable)
     encoder = encoder.to(device).eval()
     feats, labels, loaded = [], [], []
     with torch.inference_mode():
         for batch in loader:
+            if batch is None:  # every file of this batch was unreadable
+                continue
             windows = torch.stack(batch["audio"], dim=1)  # (B, V, 1, ...)
             if kind == "raw":
                 windows = windows[..., : windows.shape[-1] // 160 * 160]  # the CPC encoder's stride
@@ -208,22 +200,14 @@ def extract_audio_features(encoder: torch.nn.Module, index: Any, data: Any, seed
             feats.append(encoder.forward_features(flat).float().cpu().view(*windows.shape[:2], -1))
             labels.append(torch.as_tensor(batch["label"]).long())
             loaded.append(torch.as_tensor(batch["index"]).long())
-    loaded_index = torch.cat(loaded)
-    ok = loaded_index == torch.arange(len(loaded_index))  # a replaced (unreadable) file is left out
-    skipped = tuple(index.entries[i].path for i in (~ok).nonzero().flatten().tolist())
-    if skipped:
-        log.warning("audio features: left out %d unreadable files (first: %s)", len(skipped), skipped[0])
-    from videossl.data.bad_files import bad_files
-
-    return CachedFeatures(torch.cat(feats)[ok], torch.cat(labels)[ok], list(index.class_names), skipped,
+    order, skipped = left_out(index, torch.cat(loaded) if loaded else torch.zeros(0, dtype=torch.long),
+                              "audio features")
+    return CachedFeatures(torch.cat(feats)[order], torch.cat(labels)[order], list(index.class_names), skipped,
                           tuple(bad_files(dataset)))
 
 
 def run_audio_linear(cfg: Any) -> dict[str, Any]:
     """Extract train/test features of ``cfg.encoder``, fit the linear probe, report top-1/top-5."""
-    from .features import resolve_device
-    from .linear import evaluate_linear_probe
-
     device = resolve_device(cfg.device)
     encoder = load_audio_encoder(cfg.encoder, int(cfg.seed))
     train_index, test_index = read_audio_splits(cfg.data, int(cfg.seed))
@@ -231,10 +215,9 @@ def run_audio_linear(cfg: Any) -> dict[str, Any]:
     test = extract_audio_features(encoder, test_index, cfg.data, int(cfg.seed), device)
     scores, _ = evaluate_linear_probe(train, test, cfg.linear, seed=int(cfg.seed), device=device)
     result = {**scores, "num_train": int(train.labels.numel()), "num_test": int(test.labels.numel()),
-              "num_classes": len(train.class_names), "encoder": cfg.encoder, "input": audio_input_kind(encoder)}
+              "num_classes": len(train.class_names), "encoder": cfg.encoder, "input": audio_input_kind(encoder),
+              "skipped_unreadable": {"train": list(train.skipped), "test": list(test.skipped)}}
     if cfg.out_dir:
-        from .frozen import report_skipped_files
-
         write_json(Path(cfg.out_dir) / "audio_linear.json", result)  # atomic; a read-only out_dir is one line
         report_skipped_files([*train.bad_files, *test.bad_files], cfg.out_dir)
     print(f"audio linear probe ({cfg.encoder}): top-1 {100 * result['top1']:.1f}%  top-5 {100 * result['top5']:.1f}%  "
