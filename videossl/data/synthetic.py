@@ -38,7 +38,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -131,14 +131,8 @@ def make_synthetic(root: str | os.PathLike, *, num_pool: int = 600, num_train: i
     any other non-empty folder is refused.
     """
     params = _content_params(num_pool, num_train, num_test, size, fps, min_seconds, max_seconds, seed)
-    root = Path(root).expanduser().absolute()
-    if root.exists() and any(root.iterdir()) and not (root / "synthetic.json").exists():
-        raise UserError(f"{root}: exists, is not empty and is not a synthetic dataset; choose another folder")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    partial = root.parent / f".{root.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+
+    def build(partial: Path) -> None:
         jobs = _plan(num_pool, num_train, num_test, fps, min_seconds, max_seconds, seed)
         _run_jobs(jobs, partial, size, fps, seed, workers, progress)
         _write_annotations(partial, jobs)
@@ -146,7 +140,26 @@ def make_synthetic(root: str | os.PathLike, *, num_pool: int = 600, num_train: i
                 "sample_rate": SAMPLE_RATE, "counts": {"pool": num_pool, "train": num_train, "test": num_test},
                 "pool_labels": [CLASSES.index(j.label) for j in jobs if j.split_code == 0]}
         (partial / "synthetic.json").write_text(json.dumps(info, indent=1))
-        if root.exists():  # an older synthetic dataset (or an empty folder): move aside, then swap in
+
+    return build_atomically(root, "synthetic.json", "synthetic dataset", build)
+
+
+def build_atomically(root: str | os.PathLike, marker: str, what: str, build: Callable[[Path], None]) -> Path:
+    """``build(folder)`` writes a dataset into a sibling temporary folder, which then replaces ``root``; returns root.
+
+    A killed run never leaves a folder that looks finished. An existing dataset at ``root`` (one holding the file
+    ``marker``) is replaced; any other non-empty folder is refused (``what`` names the dataset in that message).
+    """
+    root = Path(root).expanduser().absolute()
+    if root.exists() and any(root.iterdir()) and not (root / marker).exists():
+        raise UserError(f"{root}: exists, is not empty and is not a {what}; choose another folder")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    partial = root.parent / f".{root.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        build(partial)
+        if root.exists():  # an older dataset (or an empty folder): move aside, then swap in
             old = root.parent / f".{root.name}.old-{os.getpid()}"
             os.replace(root, old)
             shutil.rmtree(old, ignore_errors=True)
@@ -156,13 +169,16 @@ def make_synthetic(root: str | os.PathLike, *, num_pool: int = 600, num_train: i
     return root
 
 
-def _run_jobs(jobs: list[_Job], root: Path, size: int, fps: int, seed: int, workers: int, progress: bool) -> None:
+def _run_jobs(jobs: list, root: Path, size: int, fps: int, seed: int, workers: int, progress: bool,
+              render: Callable | None = None, desc: str = "synthetic videos") -> None:
+    """``render(job, root, size, fps, seed)`` for every job (default ``_render_job``), in ``workers`` processes."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(jobs), desc="synthetic videos", unit="video", disable=not progress)
+    render = render or _render_job
+    bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not progress)
     if workers <= 1:
         for job in jobs:
-            _render_job(job, str(root), size, fps, seed)
+            render(job, str(root), size, fps, seed)
             bar.update()
     else:
         import multiprocessing
@@ -172,7 +188,7 @@ def _run_jobs(jobs: list[_Job], root: Path, size: int, fps: int, seed: int, work
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
             chunk = max(1, len(jobs) // (workers * 8))
-            for _ in pool.map(_render_job, jobs, *zip(*[(str(root), size, fps, seed)] * len(jobs)), chunksize=chunk):
+            for _ in pool.map(render, jobs, *zip(*[(str(root), size, fps, seed)] * len(jobs)), chunksize=chunk):
                 bar.update()
     bar.close()
 
@@ -201,11 +217,20 @@ def ensure_synthetic(root: str | os.PathLike | None = None, **kw) -> Path:
     if unknown:
         raise UserError(f"ensure_synthetic: unknown parameters {sorted(unknown)}; known: {sorted(defaults)}")
     params = _content_params(**{k: kw.get(k, v) for k, v in defaults.items()})
+    return ensure_cached(root, params, "synthetic", read_info, lambda path: make_synthetic(path, **kw))
+
+
+def ensure_cached(root: str | os.PathLike | None, params: dict, prefix: str,
+                  read: Callable[[Path], dict | None], make: Callable[[Path], Path]) -> Path:
+    """The dataset at ``root`` whose info file (``read(root)``) records ``params``, else ``make(root)`` under a lock.
+
+    root None: ``default_cache_dir() / "<prefix>-<hash of params>"``.
+    """
     if root is None:
         digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
-        root = default_cache_dir() / f"synthetic-{digest}"
+        root = default_cache_dir() / f"{prefix}-{digest}"
     root = Path(root).expanduser()
-    info = read_info(root)
+    info = read(root)
     if info is not None and info.get("params") == params:
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -213,12 +238,12 @@ def ensure_synthetic(root: str | os.PathLike | None = None, **kw) -> Path:
         # One generator per dataset: DDP ranks and parallel jobs that start together wait here for the first one,
         # instead of rendering it again and swapping the folder under a process that already reads it.
         with _exclusive_lock(root.parent / f".{root.name}.lock"):
-            info = read_info(root)
+            info = read(root)
             if info is not None and info.get("params") == params:
                 return root
-            return make_synthetic(root, **kw)
+            return make(root)
     except OSError:  # no file locks (some network filesystems) and another process finished it first
-        info = read_info(root)
+        info = read(root)
         if info is not None and info.get("params") == params:
             return root
         raise
