@@ -21,7 +21,7 @@ from ..data.bad_files import report_bad_files
 from ..data.build import build_dataset
 from ..data.loader import build_train_loader
 from ..errors import UserError
-from ..methods import METHODS, StepInfo
+from ..methods import StepInfo, build_method
 from ..files import RunDirLock, make_dir, write_text
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .monitor import COLLAPSE_STD, collapse_stats
@@ -175,7 +175,7 @@ def build_run(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Path, 
     """Model, optimizer, data and schedule length; the checkpoint's state restored when resuming."""
     tc = cfg.train
     fabric.seed_everything(tc.seed)  # identical initial weights on every process
-    method = METHODS[cfg.method.name](cfg)
+    method = build_method(cfg)  # its view names checked here, not at the first batch
     method = sync_batchnorm(method, bool(tc.sync_batchnorm), fabric.world_size, fabric.device.type)
     apply_runtime_options(method, tc)  # train.compile / channels_last / activation_checkpointing
     optimizer = build_optimizer(method, cfg.optim)  # before the data: an optim.* mistake fails in seconds

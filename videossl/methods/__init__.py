@@ -2,7 +2,9 @@
 test read; adding a method is one file here, one recipe and one line below."""
 from __future__ import annotations
 
-from .base import Method, StepInfo
+from omegaconf import DictConfig
+
+from .base import Method, StepInfo, check_view_names
 from .arrow_of_time import ArrowOfTime
 from .avenet import AVENet
 from .avid import AVID
@@ -33,6 +35,7 @@ from .svt import SVT
 from .swav import SwAV
 from .vcop import VCOP
 from .vicreg import VICReg
+from .vjepa import VJEPA
 
 METHODS: dict[str, type[Method]] = {
     "simclr": SimCLR,
@@ -66,6 +69,18 @@ METHODS: dict[str, type[Method]] = {
     "avenet": AVENet,
     "cpc": CPC,
     "elo": ELo,
+    "vjepa": VJEPA,
 }
 
-__all__ = ["METHODS", "Method", "StepInfo"]
+
+
+def build_method(cfg: DictConfig) -> Method:
+    """The method of ``cfg.method.name`` built from ``cfg``, its view names checked (``check_view_names``): a
+    sampler that asks for a transform its ``views()`` does not define fails here with one line, not at the first
+    batch. Every caller that trains or shows a method builds it through here."""
+    method = METHODS[cfg.method.name](cfg)
+    check_view_names(cfg.method.name, method.views())
+    return method
+
+
+__all__ = ["METHODS", "Method", "StepInfo", "build_method"]

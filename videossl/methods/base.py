@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
-from ..data.sampling import ViewSpec
+from ..data.sampling import VideoMeta, ViewSpec
+from ..errors import UserError
 
 
 class StepInfo(NamedTuple):
@@ -82,6 +84,23 @@ class Method(nn.Module):
         """``(backbone name, kwargs)`` so ``encoder.pt`` can be rebuilt without the method class."""
         kwargs = {k: v for k, v in self.backbone_kwargs.items() if k != "pretrained"}
         return self.cfg.backbone.name, kwargs
+
+
+# A 10 s, 30 fps video with audio: what ``check_view_names`` draws one sample from.
+PROBE_VIDEO = VideoMeta(num_frames=300, fps=30.0, duration=10.0, height=128, width=171, has_audio=True)
+
+
+def check_view_names(name: str, views: ViewSpec) -> None:
+    """Fail now, not at the first batch, when the sampler asks for a view transform (``ViewRequest.transform``:
+    ``"clip"``, ``"narrow"``, ``"blocks"``, ``"global"`` ...) that is not a key of ``views.transforms``.
+
+    Samplers are pure functions of (metadata, rng), so one sample of ``PROBE_VIDEO`` with a private generator lists
+    the keys the method will ask for without touching a file or the training randomness."""
+    sampled = views.sampler(PROBE_VIDEO, np.random.default_rng(0))
+    missing = sorted({view.transform for view in sampled.views} - set(views.transforms))
+    if missing:
+        raise UserError(f"method {name}: its sampler asks for view transform {', '.join(map(repr, missing))}, which "
+                        f"its views() does not define (it defines {', '.join(map(repr, sorted(views.transforms)))})")
 
 
 def concat_views(views: list[torch.Tensor]) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """``videossl show views RECIPE``: pictures of the views a method's sampler and augmentation produce.
 
-The method is built from the recipe (``load_pretrain_config`` + ``METHODS[name](cfg).views()``) and its
+The method is built from the recipe (``load_pretrain_config`` + ``build_method(cfg).views()``) and its
 ``ViewSpec`` runs through the real ``VideoDataset`` on a few videos, so the picture shows exactly what
 training sees. The sampler is wrapped to record what it chose (view names, frame indices, time ranges
 and targets such as an order label) for the labels. Clips are un-normalised for display.
@@ -61,13 +61,13 @@ def build_method_views(cfg: Any) -> Any:
     Slow-R50 then costs no memory); ``views()`` runs on the CPU so audio transforms get real buffers."""
     import torch
 
-    from ..methods import METHODS
+    from ..methods import build_method
 
     try:
         with torch.device("meta"):
-            method = METHODS[cfg.method.name](cfg)
+            method = build_method(cfg)
     except Exception:  # a method whose constructor needs real tensors
-        method = METHODS[cfg.method.name](cfg)
+        method = build_method(cfg)
     return method.views()
 
 
