@@ -85,11 +85,14 @@ def read_split(data: Any, split: str, split_id: int) -> Any:
     ``build_index`` (the one reader pretraining uses too), plus evaluation's checks: labelled videos only, and at
     most ``data.max_missing`` of them missing on disk (those stay in the index: the dataset reports them as
     unreadable, so they are left out of the features and listed in ``bad_files.csv``)."""
+    if split == "test":  # data.test_split: "validation" where the test list has no labels (SSv2)
+        split = str(data.get("test_split") or "test")
     index = build_index(data, split, split_id)
     if len(index.entries) == 0:
         raise UserError(f"data: no {split} videos found for format={data.format} root={data.root} split={split_id}")
     if any(e.label < 0 for e in index.entries):
-        raise UserError(f"data: {split} videos under {data.root} have no labels (a flat folder?); evaluation needs classes")
+        hint = " (its labelled held-out list: data.test_split=validation)" if data.format == "ssv2" else " (a flat folder?)"
+        raise UserError(f"data: {split} videos under {data.root} have no labels{hint}; evaluation needs classes")
     missing = [e.path for e in index.entries if not Path(e.path).is_file()]
     allowed = float(data.get("max_missing", 0.0) or 0.0)
     if missing and len(missing) > allowed * len(index.entries):  # a subset makes numbers incomparable: refuse

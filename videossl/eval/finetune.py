@@ -16,6 +16,7 @@ from torch import nn
 
 from ..nn.schedules import step_schedule
 from .frozen import finish_result, split_ids
+from .label_subset import apply_label_fraction
 from .vit_finetune import finetune_batch, set_drop_path, with_layer_decay
 
 
@@ -117,7 +118,8 @@ def slowfast_train_spec(data: Any, settings: Any, norm: dict) -> Any:
     transform = build_video_transform(
         "ssl", crop_size, scale=(1.0 - 0.92 * strength, 1.0), short_side_range=tuple(scales) if scales else None,
         jitter=tuple(jitter) if jitter else (0.0, 0.0, 0.0, 0.0), jitter_p=1.0, gray_p=float(settings.gray_p),
-        blur_p=0.0, mean=tuple(norm.get("mean") or VIDEO_MEAN), std=tuple(norm.get("std") or VIDEO_STD))
+        blur_p=0.0, mean=tuple(norm.get("mean") or VIDEO_MEAN), std=tuple(norm.get("std") or VIDEO_STD),
+        flip=bool(getattr(settings, "hflip", True)))
     return ViewSpec(RandomClipSampler(int(data.num_frames), int(data.frame_stride), transform="clip"),
                     {"clip": transform})
 
@@ -132,7 +134,7 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
 
     from .features import extract_features, load_eval_encoder, read_split, resolve_device
     from .metrics import average_view_scores, topk_accuracy
-    from .views import finetune_spec, multi_view_spec
+    from .views import finetune_spec, multi_view_spec, segment_test_spec
 
     data, settings = cfg.data, cfg.finetune
     device = resolve_device(str(cfg.device))
@@ -141,6 +143,7 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     fabric.seed_everything(int(cfg.seed), verbose=False)
 
     train_index, test_index = read_split(data, "train", split_id), read_split(data, "test", split_id)
+    train_index, subset = apply_label_fraction(train_index, settings, int(cfg.seed), cfg.out_dir, split_id)
     backbone, _ = load_eval_encoder(str(cfg.encoder), seed=int(cfg.seed))
     model = VideoClassifier(backbone, len(train_index.class_names), dropout=float(settings.dropout))
     set_drop_path(backbone, float(getattr(settings, "drop_path", 0.0)))  # stochastic depth (blocks with drop_path)
@@ -153,7 +156,8 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     spec = (slowfast_train_spec(data, settings, norm)
             if list(getattr(settings, "jitter_scales", [])) or list(getattr(settings, "color_jitter", []))
             else finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size),
-                               float(settings.strength), **norm))
+                               float(settings.strength), **norm, hflip=bool(getattr(settings, "hflip", True)),
+                               sampling=str(getattr(settings, "sampling", "clip"))))
     dataset = VideoDataset(train_index, spec, decoder=data.decoder, seed=int(cfg.seed),
                            short_side=int(data.short_side) or None)
     sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
@@ -192,15 +196,17 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
         logits = multi_view_test_scores(cfg, classifier, test_index, split_id, device)  # (M, G*V, classes)
     else:
         test_crop = int(getattr(settings, "test_crop_size", 0)) or int(data.crop_size)
-        test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
-                                    int(data.frame_stride), test_crop, **norm)
+        test_spec = (segment_test_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
+                                       test_crop, **norm) if str(getattr(settings, "sampling", "clip")) == "segments"
+                     else multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
+                                          int(data.frame_stride), test_crop, **norm))
         logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
                                   progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
                                   forward=classifier)  # (M, V, classes)
     numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
             "num_classes": len(train_index.class_names), "train_loss": losses,
-            "skipped_unreadable": {"test": list(logits.skipped)}, **numbers,
+            "skipped_unreadable": {"test": list(logits.skipped)}, **numbers, **({"label_subset": subset} if subset else {}),
             "_bad_files": [*bad_files(dataset), *logits.bad_files]}  # for bad_files.csv, not for finetune.json
 
 

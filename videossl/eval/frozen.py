@@ -17,7 +17,8 @@ from videossl.errors import UserError
 
 FROZEN_PROTOCOLS = ("linear", "knn", "retrieval")
 OFFICIAL_SPLIT_FORMATS = ("ucf101", "hmdb51")
-JSON_NAMES = {"linear": "linear.json", "knn": "knn.json", "retrieval": "retrieval.json", "finetune": "finetune.json"}
+JSON_NAMES = {"linear": "linear.json", "knn": "knn.json", "retrieval": "retrieval.json", "finetune": "finetune.json",
+              "attentive": "attentive.json"}
 
 
 def split_ids(data: Any) -> list[int]:
