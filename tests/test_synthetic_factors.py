@@ -7,13 +7,24 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
 
+from omegaconf import OmegaConf
+
 from videossl.data import synthetic_factors as sf
+from videossl.data.build import build_index
+from videossl.data.config import DataConfig
 from videossl.data.datasets import read_dataset
 from videossl.data.decode import create_decoder
 from videossl.data.synthetic_factors_scenes import APPEARANCES, ARROWS, MOTIONS, render_factor_video
 from videossl.errors import UserError
+from videossl.eval.config import load_eval_config
+from videossl.eval.features import read_split
 
-TINY = dict(num_pool=2, num_train=6, num_test=4, size=32, fps=8, min_seconds=1.0, max_seconds=1.0)
+TINY = dict(num_pool=2, num_train=6, num_test=4, size=32)  # default fps and lengths: what data.format reads
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    return sf.make_synthetic_factors(tmp_path_factory.mktemp("factors") / "tiny", **TINY, workers=1, progress=False)
 
 
 def test_factors_are_independent_on_a_few_hundred_videos():
@@ -74,8 +85,8 @@ def test_reversed_video_is_the_frame_reversal_of_its_forward_twin(tmp_path):
     assert reversal_error < 3.0 and unreversed_error > 3 * reversal_error, (reversal_error, unreversed_error)
 
 
-def test_tiny_dataset_layout_and_factor_csvs(tmp_path):
-    root = sf.make_synthetic_factors(tmp_path / "f", **TINY, workers=1, progress=False)
+def test_tiny_dataset_layout_and_factor_csvs(tiny_root):
+    root = tiny_root
     info = json.loads((root / "synthetic_factors.json").read_text())
     assert info["counts"] == {"pool": 2, "train": 6, "test": 4}
     assert info["factors"] == {"appearance": list(APPEARANCES), "motion": list(MOTIONS), "arrow": list(ARROWS)}
@@ -105,3 +116,24 @@ def test_ensure_caches_by_parameters(tmp_path, monkeypatch):
     assert sf.ensure_synthetic_factors(**small) == root and not calls  # cached: nothing generated
     with pytest.raises(UserError, match="unknown parameters"):
         sf.ensure_synthetic_factors(colour="red")
+
+
+def test_data_format_reads_the_pool_for_pretraining_and_a_factor_for_evaluation(tiny_root):
+    sizes = [f"data.synthetic.{k}={v}" for k, v in TINY.items()]
+    pretrain = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.from_dotlist(
+        ["format=synthetic_factors", f"root={tiny_root}", "split=pool"] + [s[len("data."):] for s in sizes]))
+    pool = build_index(pretrain, "pool")
+    assert len(pool.entries) == 2 and all(e.label == -1 for e in pool.entries)
+    rows = [r.split(",") for r in (tiny_root / "labels.csv").read_text().splitlines()[1:]]
+    for factor in sf.FACTORS:
+        cfg = load_eval_config("random:tiny_r3d", None, ["data.format=synthetic_factors", f"data.factor={factor}",
+                                                          f"data.root={tiny_root}", *sizes])
+        test = read_split(cfg.data, "test", 1)
+        names = [test.class_names[e.label] for e in test.entries]
+        column = 2 + sf.FACTORS.index(factor)
+        assert names == [r[column] for r in rows if r[0] == "test"]
+    cfg = load_eval_config("random:tiny_r3d", None, ["data.format=synthetic_factors", f"data.root={tiny_root}", *sizes])
+    with pytest.raises(UserError, match="data.factor is empty"):
+        read_split(cfg.data, "train", 1)
+    with pytest.raises(UserError, match="data.factor"):
+        load_eval_config("random:tiny_r3d", None, ["data.format=synthetic_factors", "data.factor=colour"])

@@ -162,7 +162,7 @@ def decoder_names() -> list[str]:
 
 def data_formats() -> list[str]:
     importlib.import_module("videossl.data")  # registers the audio-visual readers (kinetics_sounds, audioset, esc50)
-    return ["synthetic", *_registry("videossl.data.datasets", "READERS")()]
+    return ["synthetic", "synthetic_factors", *_registry("videossl.data.datasets", "READERS")()]
 
 
 BACKBONE = Choice(backbone_names, what="a registered backbone (`videossl list backbones`)")
@@ -219,6 +219,7 @@ def _video_eval_rules() -> dict[str, Rule]:
     return {
         **RUN_RULES, **_prefixed("data.", {**EVAL_DATA_RULES, **clip}),
         "data.split": Choice(("1", "2", "3", "all")),
+        "data.factor": Choice(("appearance", "motion", "arrow"), empty_ok=True),  # data.format=synthetic_factors
         "data.mean": Each(Num(), lengths=(1, 3), none_ok=True), "data.std": Each(POSITIVE, lengths=(1, 3), none_ok=True),
         "data.short_side": _int(MIN_CROP, MAX_SHORT_SIDE, zero_ok=True), "data.max_missing": Num(0, 1, high_open=True),
         "data.decode_timeout_s": NON_NEGATIVE,
@@ -419,8 +420,9 @@ def check_pretrain_config(cfg: DictConfig, hardware: bool = True) -> DictConfig:
     """Every range of a pretraining config (``load_pretrain_config`` calls this); ``hardware``: also check that
     ``train.accelerator`` exists here (off when only reading a finished run's config)."""
     check_settings(cfg, PRETRAIN_RULES)
-    if cfg.data.format == "synthetic" and cfg.data.split not in ("pool", "train", "test"):
-        raise UserError(f"data.split must be pool, train or test with data.format=synthetic, got '{cfg.data.split}'")
+    if cfg.data.format in ("synthetic", "synthetic_factors") and cfg.data.split not in ("pool", "train", "test"):
+        raise UserError(f"data.split must be pool, train or test with data.format={cfg.data.format}, got "
+                        f"'{cfg.data.split}'")
     check_method_settings(cfg.method)
     if hardware:
         check_hardware(cfg.train)

@@ -11,12 +11,13 @@ from ..errors import UserError
 from .datasets import READERS, DatasetIndex, read_dataset
 from .sampling import ViewSpec
 from .synthetic import ensure_synthetic
+from .synthetic_factors import factor_root, read_factor_split
 from .video_dataset import VideoDataset
 
 
 def known_formats() -> list[str]:
-    """Every ``data.format``: the dataset readers and ``synthetic``."""
-    return sorted([*READERS, "synthetic"])
+    """Every ``data.format``: the dataset readers, ``synthetic`` and ``synthetic_factors``."""
+    return sorted([*READERS, "synthetic", "synthetic_factors"])
 
 
 def check_format(fmt: str) -> None:
@@ -31,6 +32,8 @@ def check_format(fmt: str) -> None:
 def resolve_data_root(data_cfg: Any) -> tuple[str, str]:
     """``(format, root)`` for the reader; ``format=synthetic`` generates (once, cached) and points at its folders."""
     check_format(data_cfg.format)
+    if data_cfg.format == "synthetic_factors":  # the factor dataset, generated once and cached
+        return "folder", str(factor_root(data_cfg))
     if data_cfg.format != "synthetic":
         if not data_cfg.root:
             raise UserError(f"data.root is empty: set it to the {data_cfg.format} dataset folder")
@@ -46,6 +49,8 @@ def resolve_data_root(data_cfg: Any) -> tuple[str, str]:
 def build_index(data_cfg: Any, split: str, split_id: int | None = None) -> DatasetIndex:
     """The reader's ``DatasetIndex`` for ``split`` (synthetic: ``pool``, ``train`` or ``test`` folders) of official
     split ``split_id`` (default ``data_cfg.split_id``, else 1); a reader's complaint is one ``UserError`` line."""
+    if data_cfg.format == "synthetic_factors":  # evaluation: data.factor's labelled lists (csv reader)
+        return read_factor_split(data_cfg, split)
     fmt, root = resolve_data_root(data_cfg)
     if data_cfg.format == "synthetic":
         if split not in ("pool", "train", "test"):

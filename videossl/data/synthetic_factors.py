@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import UserError
+from .datasets import DatasetIndex, read_dataset
 from .synthetic import _content_params, _run_jobs, build_atomically, ensure_cached, write_video
 from .synthetic_factors_scenes import APPEARANCES, ARROWS, MOTIONS, SAMPLE_RATE, render_factor_video
 
@@ -56,7 +57,7 @@ DEFAULTS = dict(num_pool=600, num_train=800, num_test=400, size=64, fps=16, min_
 SPLITS = ((0, "pool", "num_pool"), (1, "train", "num_train"), (2, "test", "num_test"))
 
 __all__ = ["FACTORS", "CLASSES", "APPEARANCES", "MOTIONS", "ARROWS", "DEFAULTS", "make_synthetic_factors",
-           "ensure_synthetic_factors", "read_factors_info", "plan_labels", "render_job", "factor_root"]
+           "ensure_synthetic_factors", "read_factors_info", "plan_labels", "render_job", "factor_root", "read_factor_split"]
 
 
 class FactorJob(NamedTuple):
@@ -189,3 +190,20 @@ def factor_root(data_cfg: Any, factor: str | None = None) -> Path:
         raise UserError(f"data.factor: '{factor}' is not a factor of data.format=synthetic_factors; "
                         f"choose one of {', '.join(FACTORS)}")
     return root / "factors" / factor
+
+
+def read_factor_split(data_cfg: Any, split: str) -> DatasetIndex:
+    """``split`` of a ``data.format=synthetic_factors`` config: with ``data.factor`` (evaluation's), the labelled
+    ``train`` / ``test`` list of that factor (csv reader); a config without the field (pretraining's), the unlabeled
+    ``pool`` / ``train`` / ``test`` folder."""
+    factor = data_cfg.get("factor")
+    if factor is None:
+        if split not in ("pool", "train", "test"):
+            raise UserError(f"data.split={split!r}: the synthetic_factors dataset has splits pool, train, test")
+        return read_dataset("folder", str(factor_root(data_cfg) / split))
+    if not factor:
+        raise UserError(f"data.factor is empty: with data.format=synthetic_factors evaluation needs the factor to "
+                        f"classify, one of {', '.join(FACTORS)}")
+    if split not in ("train", "test"):
+        raise UserError(f"data.split={split!r}: the synthetic_factors labels cover the train and test splits")
+    return read_dataset("csv", str(factor_root(data_cfg, factor)), split=split)

@@ -55,6 +55,9 @@ class EvalDataConfig(DataSourceConfig):
     # the reader's split the protocols test on: "test", or "validation" where the test list has no labels
     # (Something-Something v2; its papers report the validation set)
     test_split: str = "test"
+    # data.format=synthetic_factors: the label the protocols classify, "appearance" | "motion" | "arrow"
+    # (videossl/data/synthetic_factors.py); unused by other formats
+    factor: str = ""
 
 
 @dataclass

@@ -188,7 +188,10 @@ def cached_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, spli
                     spec: Any, view_key: tuple, device: torch.device) -> CachedFeatures:
     """``extract_features`` through the in-memory cache (LRU of ``_CACHE_SIZE`` entries)."""
     data = cfg.data
-    synthetic = str(data.synthetic) if data.format == "synthetic" else ""  # its sizes pick the cached dataset
+    # the synthetic sets' sizes pick the cached dataset; the factor dataset's labels are those of data.factor
+    synthetic = str(data.synthetic) if data.format == "synthetic" else ""
+    if data.format == "synthetic_factors":
+        synthetic = f"{data.synthetic} factor={data.get('factor')}"
     key = (encoder_key, data.format, str(data.root), str(data.annotations), synthetic, split, split_id,
            str(getattr(data, "test_split", "test")),
            data.decoder, int(data.short_side), int(cfg.seed), view_key)
