@@ -169,6 +169,11 @@ def _eval_retrieval():
     return add_arguments, run_retrieval
 
 
+def _eval_attentive():
+    from videossl.eval.commands import add_arguments, run_attentive
+    return add_arguments, run_attentive
+
+
 def _eval_frozen():
     from videossl.eval.commands import add_frozen_arguments, run_frozen
     return add_frozen_arguments, run_frozen
@@ -271,6 +276,8 @@ COMMANDS: dict[str | None, tuple[Command, ...]] = {
         Command("finetune", _eval_finetune, "fine-tune the whole network with a linear classifier"),
         Command("retrieval", _eval_retrieval, "video retrieval: test videos query training videos (R@1/5/10/20)"),
         Command("frozen", _eval_frozen, "linear probe, kNN and retrieval from one feature extraction"),
+        Command("attentive", _eval_attentive,
+                "attentive probe (V-JEPA): a learned query cross-attends to frozen patch tokens, then a linear layer"),
         Command("audio-linear", _eval_audio_linear,
                 "linear probe on frozen audio features (ESC-50 folds, audio folders, CPC speaker probe)"),
         Command("av-retrieval", _eval_av_retrieval,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from videossl.errors import UserError
-from videossl.eval import finetune, frozen
+from videossl.eval import attentive, finetune, frozen
 from videossl.eval.config import EVAL_RECIPES_DIR, load_eval_config
 
 
@@ -73,6 +73,11 @@ def run_retrieval(args: argparse.Namespace) -> int:
 
 def run_finetune(args: argparse.Namespace) -> int:
     finetune.run_finetune(_config(args))
+    return 0
+
+
+def run_attentive(args: argparse.Namespace) -> int:
+    attentive.run_attentive_probe(_config(args))
     return 0
 
 
