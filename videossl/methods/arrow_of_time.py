@@ -29,6 +29,7 @@ from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import ArrowOfTimeCandidatesSampler, CropBlackBorders
 from .base import Method, StepInfo
 from .pretext_utils import ClassifierHead, camera_only_motion, frame_motion, require_frames
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -55,8 +56,6 @@ class ArrowOfTime(Method):
         self.head = ClassifierHead(self.backbone.num_features, 2, h.hidden_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d, h = self.cfg.data, self.hparams
         # No flip-free requirement: a horizontal flip does not change the direction of time.
         transform = build_video_transform("finetune", d.crop_size, scale=(h.crop_scale_min, 1.0))

@@ -29,6 +29,8 @@ from ..errors import UserError
 from ..heads import ProjectionHead
 from ..losses.audio_visual import cross_modal_nce, in_video_sync_nce
 from .base import Method, StepInfo
+from ..transforms.audio import build_audio_transform
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -83,9 +85,6 @@ class AudioVisualMethod(Method):
         return ViewSpec(sampler=sampler, transforms=self.view_transforms(), audio_rate=h.audio_rate)
 
     def view_transforms(self) -> dict[str, Any]:
-        from ..transforms.audio import build_audio_transform
-        from ..transforms.video import build_video_transform
-
         h, crop = self.hparams, self.cfg.data.crop_size
         if h.augment == "light":
             return {"clip": build_video_transform("finetune", crop, scale=(0.8, 1.0)),

@@ -40,8 +40,9 @@ from ..data.sampling import (BraVeSampler, ClipSampler, SampledViews, VideoMeta,
 from ..errors import UserError
 from ..heads import mlp
 from ..losses.brave import brave_loss
-from ..transforms.video import VIDEO_MEAN, VIDEO_STD, frame_differences
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform, frame_differences
 from .base import Method, StepInfo
+from ..transforms.audio import build_audio_transform
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to (-2, 2) (Keras VarianceScaling)
 
@@ -266,9 +267,6 @@ class BraVe(Method):
         return (self.narrow_heads if side == "narrow" else self.broad_heads)[key](features)
 
     def views(self) -> ViewSpec:
-        from ..transforms.audio import build_audio_transform
-        from ..transforms.video import build_video_transform
-
         d, h = self.cfg.data, self.hparams
         sampler = BraVeSampler(narrow_frames=d.num_frames, narrow_stride=d.frame_stride, broad_frames=h.broad_frames,
                                broad_stride=h.broad_stride, broad_video=h.broad_video, broad_audio=h.broad_audio)

@@ -24,7 +24,7 @@ from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..losses.colorization import rebalance_weights, rebalanced_cross_entropy
-from ..transforms.video import VIDEO_MEAN, VIDEO_STD, luma
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform, luma
 from .base import Method, StepInfo
 
 # sRGB (D65) -> XYZ matrix and the D65 white point (CIE 1931), as in skimage.color.rgb2lab.
@@ -88,8 +88,6 @@ class Colorization(Method):
         self.classify = nn.Conv3d(self.backbone.num_features, len(bins), 1)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d = self.cfg.data
         transform = build_video_transform("finetune", d.crop_size, scale=(self.hparams.crop_scale_min, 1.0),
                                           normalize=False)  # RGB in [0, 1]: Lab needs it

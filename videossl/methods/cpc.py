@@ -29,6 +29,7 @@ from ..data.sampling import LongAudioSampler, ViewSpec
 from ..errors import UserError
 from ..losses.cpc import cpc_info_nce
 from .base import Method, StepInfo
+from ..transforms.audio import build_audio_transform
 
 HOP = 160  # the CPC encoder's total stride (5 * 4 * 2 * 2 * 2 samples per step)
 
@@ -86,8 +87,6 @@ class CPC(Method):
                                         for _ in range(h.pred_steps))
 
     def views(self) -> ViewSpec:
-        from ..transforms.audio import build_audio_transform
-
         h = self.hparams
         transform = build_audio_transform("raw", h.audio_rate, augment=h.gain_db > 0, gain_db=h.gain_db)
         return ViewSpec(sampler=LongAudioSampler(h.seconds), transforms={"audio": transform}, audio_rate=h.audio_rate)

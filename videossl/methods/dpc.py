@@ -42,6 +42,7 @@ from ..data.sampling import ContiguousBlockSampler, ViewSpec
 from ..errors import UserError
 from ..losses.dpc import dpc_loss
 from .base import Method, StepInfo
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -81,8 +82,6 @@ class DPC(Method):
         self.init_heads()
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d, h = self.cfg.data, self.hparams
         # One view holding all blocks, so one random crop / jitter covers every block (DPC: same crop on the
         # whole sequence; its colour jitter is per frame, consistent here).

@@ -44,12 +44,13 @@ from torch import nn
 from ..backbones import Backbone, create_backbone
 from ..losses.audio_visual import cross_modal_nce
 from ..losses.regression import normalized_mse_loss
-from ..transforms.video import frame_differences, luma
+from ..transforms.video import build_video_transform, frame_differences, luma
 from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import ProjectionHead, mlp
 from .base import Method, StepInfo
+from ..transforms.audio import build_audio_transform
 
 STREAMS = ("frame_diff", "gray", "audio")
 RECON_TARGETS = ("frame_diff", "gray", "rgb")
@@ -233,9 +234,6 @@ class ELo(Method):
         return 2 * t if self.hparams.weights.future > 0 else t
 
     def views(self) -> ViewSpec:
-        from ..transforms.audio import build_audio_transform
-        from ..transforms.video import build_video_transform
-
         d, h = self.cfg.data, self.hparams
         transforms: dict[str, Any] = {"clip": build_video_transform("ssl", d.crop_size)}
         if "audio" in self.streams:  # built only when a cross-stream task is on

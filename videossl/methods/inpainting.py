@@ -20,6 +20,7 @@ from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from .base import Method, StepInfo
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -78,8 +79,6 @@ class Inpainting(Method):
         self.decoder = InpaintingDecoder(self.backbone.num_features, h.decoder_dim, h.decoder_upsamples)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d = self.cfg.data
         transform = build_video_transform("finetune", d.crop_size, scale=(self.hparams.crop_scale_min, 1.0))
         return ViewSpec(sampler=RandomClipSampler(d.num_frames, d.frame_stride), transforms={"clip": transform})

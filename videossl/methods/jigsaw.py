@@ -22,6 +22,7 @@ from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from .base import Method, StepInfo
 from .pretext_utils import ClassifierHead, crop_tiles, gather_permuted, maximal_hamming_permutations
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -58,8 +59,6 @@ class Jigsaw(Method):
         self.head = ClassifierHead(n * self.backbone.num_features, len(self.permutations), h.hidden_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d = self.cfg.data
         transform = build_video_transform("ssl", d.crop_size, scale=(self.hparams.crop_scale_min, 1.0), blur_p=0.0)
         return ViewSpec(sampler=RandomClipSampler(d.num_frames, d.frame_stride), transforms={"clip": transform})

@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..heads import MAEDecoder
 from ..losses.mae import masked_reconstruction_loss, patchify, pixel_targets
 from .base import Method, StepInfo
+from ..transforms.video import build_video_transform, tube_mask
 
 
 @dataclass
@@ -51,8 +52,6 @@ class MAE(Method):
                                   h.decoder_heads)
 
     def views(self):
-        from ..transforms.video import build_video_transform
-
         d = self.cfg.data
         transform = build_video_transform("finetune", d.crop_size, scale=(self.hparams.crop_scale_min, 1.0))
         return ViewSpec(sampler=RandomClipSampler(d.num_frames, d.frame_stride), transforms={"clip": transform})
@@ -68,8 +67,6 @@ class MAE(Method):
 
     def random_tube_mask(self, batch: int, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
         """Bool ``(B, N)`` over the (t, h, w)-ordered tokens, True = masked; a fresh tube mask per sample."""
-        from ..transforms.video import tube_mask
-
         masks = [tube_mask(*grid, mask_ratio=self.hparams.mask_ratio).flatten() for _ in range(batch)]
         return torch.stack(masks).to(device)
 

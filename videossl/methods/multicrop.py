@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ..data.sampling import RhoClipSampler, ViewSpec
+from ..transforms.video import build_multicrop_transforms
 
 
 def local_crop_size(crop_size: int, multiple: int = 8) -> int:
@@ -23,8 +24,6 @@ def multicrop_views(data_cfg: DictConfig, num_global: int = 2, num_local: int = 
                     local_scale: tuple[float, float] = (0.05, 0.4)) -> ViewSpec:
     """``num_global`` clips with transform ``"global"`` (``data.crop_size``) then ``num_local`` with ``"local"``
     (``local_size``; 0 picks ``local_crop_size``). Scales: DINO's (0.4, 1) / (0.05, 0.4)."""
-    from ..transforms.video import build_multicrop_transforms
-
     if num_global < 1 or num_global + num_local < 2:
         raise ValueError(f"multi-crop needs >= 1 global and >= 2 crops in all, got {num_global} + {num_local}")
     size = data_cfg.crop_size

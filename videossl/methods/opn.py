@@ -25,6 +25,7 @@ from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import OPNSampler
 from .base import Method, StepInfo, concat_views
 from .pretext_utils import PairwiseFusionHead
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -60,8 +61,6 @@ class OPN(Method):
         self.head = PairwiseFusionHead(self.backbone.num_features, 4, OPNSampler.num_classes, h.pair_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         transform = build_video_transform("finetune", self.cfg.data.crop_size, scale=(self.hparams.crop_scale_min, 1.0))
         return ViewSpec(sampler=self.sampler, transforms={"frame": transform})
 

@@ -23,6 +23,7 @@ from ..data.sampling_pretext import PlaybackSpeedSampler
 from ..errors import UserError
 from .base import Method, StepInfo, concat_views
 from .pretext_utils import ClassifierHead, require_frames
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -60,8 +61,6 @@ class PlaybackSpeed(Method):
         self.head = ClassifierHead(self.backbone.num_features, len(h.speeds), h.hidden_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d, h = self.cfg.data, self.hparams
         base = PlaybackSpeedSampler(d.num_frames, d.frame_stride, tuple(h.speeds))
         sampler = base if h.num_clips == 1 else MultiSpeedSampler(h.num_clips, base)

@@ -22,6 +22,7 @@ from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from .base import Method, StepInfo
 from .pretext_utils import ClassifierHead, crop_tiles
+from ..transforms.video import build_video_transform
 
 CENTRE = 4
 NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)  # row-major cells around the centre; label k = NEIGHBOURS[k]
@@ -56,8 +57,6 @@ class RelativePatch(Method):
         self.head = ClassifierHead(2 * self.backbone.num_features, len(NEIGHBOURS), h.hidden_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d = self.cfg.data
         transform = build_video_transform("finetune", d.crop_size, scale=(self.hparams.crop_scale_min, 1.0))
         return ViewSpec(sampler=RandomClipSampler(d.num_frames, d.frame_stride), transforms={"clip": transform})

@@ -19,6 +19,7 @@ from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from .base import Method, StepInfo
 from .pretext_utils import ClassifierHead
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -45,8 +46,6 @@ class Rotation(Method):
         self.head = ClassifierHead(self.backbone.num_features, 4, h.hidden_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         d = self.cfg.data
         transform = build_video_transform("finetune", d.crop_size, scale=(self.hparams.crop_scale_min, 1.0))
         return ViewSpec(sampler=RandomClipSampler(d.num_frames, d.frame_stride), transforms={"clip": transform})

@@ -26,6 +26,7 @@ from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import ShuffleAndLearnCandidatesSampler
 from .base import Method, StepInfo
 from .pretext_utils import ClassifierHead, frame_motion
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -57,8 +58,6 @@ class ShuffleAndLearn(Method):
         self.head = ClassifierHead(3 * self.backbone.num_features, 2, h.hidden_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         h = self.hparams
         transform = build_video_transform("finetune", self.cfg.data.crop_size, scale=(h.crop_scale_min, 1.0))
         sampler = ShuffleAndLearnCandidatesSampler(h.num_candidates, h.window_frames, h.positive_prob,

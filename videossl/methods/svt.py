@@ -40,6 +40,9 @@ from ..losses.dino import svt_losses, updated_center
 from .base import StepInfo
 from .dino import DINO, DINOConfig
 from .multicrop import forward_by_resolution, local_crop_size
+from ..backbones.inflate import inflate_image_vit
+from ..data.sampling import SVTSampler, ViewSpec
+from ..transforms.video import build_multicrop_transforms
 
 PAIRINGS = ("l->g", "g->g", "l->l", "g->l")  # student view kind -> teacher view kind
 
@@ -123,8 +126,6 @@ class SVT(DINO):
             raise UserError(f"method: pairing {empty[0]} has no view pairs with num_global={h.num_global}, "
                             f"num_local={h.num_local}; turn it off or add views")
         if h.image_weights:
-            from ..backbones.inflate import inflate_image_vit
-
             inflate_image_vit(self.backbone, h.image_weights)
             self.teacher.module[0].load_state_dict(self.backbone.state_dict())  # teacher starts as the student
 
@@ -153,9 +154,6 @@ class SVT(DINO):
         return frames, strides, local
 
     def views(self):
-        from ..data.sampling import SVTSampler, ViewSpec
-        from ..transforms.video import build_multicrop_transforms
-
         h = self.hparams
         frames, strides, local = self.view_frames()
         sampler = SVTSampler(global_frames=tuple(frames), global_strides=tuple(strides), num_local=h.num_local,

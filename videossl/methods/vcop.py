@@ -21,6 +21,7 @@ from ..data.sampling_pretext import VCOPSampler
 from ..errors import UserError
 from .base import Method, StepInfo, concat_views
 from .pretext_utils import PairwiseFusionHead
+from ..transforms.video import build_video_transform
 
 
 @dataclass
@@ -46,8 +47,6 @@ class VCOP(Method):
                                        h.pair_dim, h.dropout)
 
     def views(self) -> ViewSpec:
-        from ..transforms.video import build_video_transform
-
         transform = build_video_transform("finetune", self.cfg.data.crop_size, scale=(self.hparams.crop_scale_min, 1.0))
         return ViewSpec(sampler=self.sampler, transforms={"clip": transform})
 

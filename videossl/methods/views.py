@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from ..errors import UserError
 from .base import MethodConfig
 from ..data.sampling import RhoClipSampler, ViewSpec
+from ..transforms.video import BatchedVideoAugment, build_video_transform
 
 
 @dataclass
@@ -47,8 +48,6 @@ def rho_clip_views(data_cfg: DictConfig, num_clips: int = 2, asymmetric: bool = 
     p=0.0 / 0.2), assigned to alternating clips. augment: ``scale`` / ``jitter`` / ``gray_p`` for every clip
     (``rho_augment``; None keeps the transforms' defaults). At ``num_frames=1`` the clips are single frames.
     """
-    from ..transforms.video import BatchedVideoAugment, build_video_transform
-
     size = data_cfg.crop_size
     augment = dict(augment or {})
     scale = augment.pop("scale", (0.2, 1.0))
