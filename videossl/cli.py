@@ -244,6 +244,11 @@ def _bench_learn():
     return add_arguments, run
 
 
+def _bench_factors():
+    from videossl.bench.learn_factors import add_arguments, run
+    return add_arguments, run
+
+
 def _show_views():
     from videossl.viz.views import add_arguments, run
     return add_arguments, run
@@ -297,6 +302,7 @@ COMMANDS: dict[str | None, tuple[Command, ...]] = {
         Command("data", _bench_data, "data pipeline throughput vs pytorchvideo, per decoder"),
         Command("train", _bench_train, "training-step throughput and memory per method/backbone vs peers"),
         Command("learn", _bench_learn, "pretrain every synthetic recipe and evaluate against random init (table)"),
+        Command("factors", _bench_factors, "what each method learns: appearance, motion, arrow of time (table)"),
     ),
     "show": (
         Command("views", _show_views, "PNG grid / GIF of the views a recipe's sampler and augmentation produce"),
