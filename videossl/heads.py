@@ -164,6 +164,82 @@ class MAEDecoder(nn.Module):
         return self.predict(self.norm(self.blocks(x)))
 
 
+# ---- V-JEPA's predictor: a narrow ViT from context tokens to the features of the masked tokens
+
+
+def _sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
+    """``(M,)`` positions -> ``(M, dim)``: ``[sin(p w), cos(p w)]`` with ``w_i = 10000^(-i / (dim/2))`` (MAE's table)."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
+    angles = positions.to(torch.float64).unsqueeze(1) * omega
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def sincos_position_table_3d(grid: tuple[int, int, int], dim: int, uniform_power: bool = True) -> torch.Tensor:
+    """Fixed 3D sine-cosine table ``(t * h * w, dim)`` over (t, h, w)-ordered tokens: time, height and width tables
+    concatenated. ``uniform_power``: each axis gets ``2 * ceil(dim / 6)`` channels (cut to ``dim``), else time ``dim/2``
+    and height / width ``dim/4`` each (facebookresearch/jepa ``src/models/utils/pos_embs.py``
+    ``get_3d_sincos_pos_embed``; ``model.uniform_power: true`` in ``configs/pretrain/vitl16.yaml``)."""
+    if uniform_power:
+        d_t = d_h = d_w = 2 * -(-dim // 6)
+    else:
+        d_t, d_h, d_w = dim // 2, dim // 4, dim // 4
+    t, h, w = torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij")
+    table = torch.cat([_sincos_1d(d_t, t.flatten()), _sincos_1d(d_h, h.flatten()), _sincos_1d(d_w, w.flatten())], 1)
+    return table[:, :dim].float()
+
+
+class JEPAPredictor(nn.Module):
+    """V-JEPA's predictor (Bardes et al. 2024, sec. 3.1; facebookresearch/jepa ``src/models/predictor.py``
+    ``VisionTransformerPredictor`` with ``use_mask_tokens=True``).
+
+    ``forward(context (B, Nc, enc_dim), context_index (B, Nc), target_index (B, Nt), grid, mask_set)`` ->
+    ``(B, Nt, enc_dim)``: the context tokens are mapped to ``dim`` and given the fixed 3D sine-cosine position of
+    their token; one learned mask token per mask set (zero-initialised: ``zero_init_mask_tokens``) plus the position
+    of each target token stands for the tokens to predict; ``depth`` pre-norm transformer blocks run over both;
+    the target tokens are normalised and projected back to ``enc_dim``. Initialisation as the reference's: truncated
+    normal (std 0.02) linear weights, zero biases, and block ``i``'s output projections (attention and MLP) divided
+    by ``sqrt(2 i)`` (``_rescale_blocks``).
+    """
+
+    def __init__(self, enc_dim: int, dim: int = 384, depth: int = 12, num_heads: int = 12, num_mask_tokens: int = 2,
+                 mlp_ratio: float = 4.0, uniform_power: bool = True, init_std: float = 0.02):
+        super().__init__()
+        self.uniform_power = uniform_power
+        self.embed = nn.Linear(enc_dim, dim)
+        self.mask_tokens = nn.Parameter(torch.zeros(num_mask_tokens, dim))
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(dim, num_heads, int(dim * mlp_ratio), dropout=0.0, activation="gelu",
+                                       layer_norm_eps=1e-6, batch_first=True, norm_first=True)
+            for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.project = nn.Linear(dim, enc_dim)
+        self._init_weights(init_std)
+
+    @torch.no_grad()
+    def _init_weights(self, std: float) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=std)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.MultiheadAttention):  # its q, k, v projection is one parameter
+                nn.init.trunc_normal_(module.in_proj_weight, std=std)
+                nn.init.zeros_(module.in_proj_bias)
+        for i, block in enumerate(self.blocks, start=1):
+            block.self_attn.out_proj.weight.div_((2.0 * i) ** 0.5)
+            block.linear2.weight.div_((2.0 * i) ** 0.5)
+
+    def forward(self, context: torch.Tensor, context_index: torch.Tensor, target_index: torch.Tensor,
+                grid: tuple[int, int, int], mask_set: int = 0) -> torch.Tensor:
+        x = self.embed(context)
+        table = sincos_position_table_3d(grid, x.shape[-1], self.uniform_power).to(x.device, x.dtype)
+        x = x + table[context_index]
+        queries = self.mask_tokens[mask_set].to(x.dtype) + table[target_index]  # (B, Nt, dim)
+        h = torch.cat([x, queries], dim=1)
+        for block in self.blocks:
+            h = block(h)
+        return self.project(self.norm(h[:, context.shape[1]:]))
+
+
 # ---- audio-visual correspondence heads (L3, AVE-Net): saved as encoder_avc_head.pt and read by `videossl eval avc`
 
 

@@ -1,5 +1,5 @@
 """Per-iteration schedules: cosine with linear warmup (learning rate, weight decay, EMA momentum); step decay
-(learning rate)."""
+(learning rate); linear (V-JEPA's EMA momentum)."""
 from __future__ import annotations
 
 import math
@@ -23,3 +23,10 @@ def step_schedule(step: int, base: float, milestone_steps: list[int], gamma: flo
     if warmup_steps > 0 and step < warmup_steps:
         return warmup_start + (base - warmup_start) * step / warmup_steps
     return base * gamma ** sum(step >= m for m in milestone_steps)
+
+
+def linear_schedule(step: int, total_steps: int, start: float, end: float) -> float:
+    """Value at ``step``: ``start -> end`` linearly over ``total_steps`` (held at ``end`` after it). V-JEPA's EMA
+    momentum (facebookresearch/jepa ``app/vjepa/train.py`` ``momentum_scheduler``: ``ema[0] + i * (ema[1] - ema[0])
+    / (ipe * num_epochs * ipe_scale)``)."""
+    return start + (end - start) * min(1.0, step / max(1, total_steps))
