@@ -257,7 +257,8 @@ def _avc_eval_rules() -> dict[str, Rule]:
     return {**RUN_RULES, "pairs_per_video": _int(1, 1000), **_prefixed("data.", {
         **EVAL_DATA_RULES, **clip, "split_id": _int(1, 3), "audio_rate": _int(1000, 384_000, none_ok=True),
         "audio_seconds": Num(0, 3600, low_open=True, none_ok=True), "n_mels": _int(1, 512, none_ok=True),
-        "max_videos": _int(0)})}
+        "max_videos": _int(0), "short_side": _int(MIN_CROP, MAX_SHORT_SIDE, zero_ok=True),
+        "decode_timeout_s": NON_NEGATIVE})}
 
 
 def eval_rules(kind: str) -> dict[str, Rule]:

@@ -64,17 +64,17 @@ def test_frozen_protocols_extract_every_geometry_and_combine(colour_folder_datas
 
 
 def test_finetune_tests_on_the_views_of_every_geometry(colour_folder_dataset, tmp_path, monkeypatch):
-    from videossl.eval import multi_view
+    from videossl.eval import finetune
 
     seen = []
-    real = multi_view.multi_view_test_scores
+    real = finetune.multi_view_test_scores
 
     def recording(*args, **kwargs):
         out = real(*args, **kwargs)
         seen.append(tuple(out.features.shape))
         return out
 
-    monkeypatch.setattr(multi_view, "multi_view_test_scores", recording)
+    monkeypatch.setattr(finetune, "multi_view_test_scores", recording)  # the name fine-tuning calls
     cfg = _cfg(colour_folder_dataset, tmp_path, "test.multi_view=[4x2x32,2x4x16]", "finetune.epochs=1",
                "finetune.batch_size=4", "finetune.warmup_epochs=0")
     result = run_finetune(cfg)

@@ -53,6 +53,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     # video transformers (transformers configs)
     "videomae_vit_s16": video_vit.videomae_vit_s16,
     "videomae_vit_b16": video_vit.videomae_vit_b16,
+    "videomae_vit_l16": video_vit.videomae_vit_l16,
     "timesformer_b16": video_vit.timesformer_b16,
     "vivit_b16x2": video_vit.vivit_b16x2,
     # 2D networks, frame-wise
@@ -96,6 +97,7 @@ BACKBONE_CARDS: dict[str, tuple[str, str]] = {
     "dpc_aggregate": (f"{_CLIP}, C=3, T = num_blocks x block_frames (8 x 5)", "DPC backbone + ConvGRU context"),
     "videomae_vit_s16": (f"{_CLIP}, C=3, T even (built 16), 224 px", "VideoMAE ViT-S/16, tubelet 2"),
     "videomae_vit_b16": (f"{_CLIP}, C=3, T even (built 16), 224 px", "VideoMAE ViT-B/16, tubelet 2"),
+    "videomae_vit_l16": (f"{_CLIP}, C=3, T even (built 16), 224 px", "VideoMAE ViT-L/16, tubelet 2 (V-JEPA's ViT-L)"),
     "timesformer_b16": (f"{_CLIP}, C=3, any T (built 8), 224 px", "TimeSformer-B, divided space-time attention"),
     "vivit_b16x2": (f"{_CLIP}, C=3, T even (built 32), 224 px", "ViViT-B/16x2, joint attention"),
     "resnet18": (f"{_CLIP} (T=1: image), C=3, 224 px", "torchvision ResNet-18, frame-wise"),

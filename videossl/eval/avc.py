@@ -28,38 +28,49 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Subset
 
-from videossl.config import SyntheticConfig, load_config
+from videossl.backbones import encoder_clip, load_encoder
+from videossl.config import load_config
+from videossl.data.bad_files import bad_files
+from videossl.data.build import build_index, dataset_from_index
+from videossl.data.config import DataSourceConfig
+from videossl.data.sampling import AudioVisualSampler, ViewSpec
+from videossl.data.video_dataset import collate_readable
 from videossl.errors import UserError
 from videossl.heads import AVC_HEADS, L3FusionHead
 from videossl.reference import ReferenceConfig
+from videossl.transforms.audio import build_audio_transform
+from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform
 
+from .commands import add_arguments as add_eval_arguments
+from .commands import split_recipe_and_encoder
 from .config import DEFAULT_CLIP, resolve_eval_recipe
+from .features import resolve_device
+from .frozen import report_skipped_files
 from .report import write_json
 
 log = logging.getLogger("videossl.eval")
 
 @dataclass
-class AVCDataConfig:
-    """Held-out videos and how pairs are cut. Clip geometry left null is the encoder's (``encoder.pt``), audio
-    settings left null are the head's (``encoder_avc_head.pt``)."""
+class AVCDataConfig(DataSourceConfig):
+    """Held-out videos and how pairs are cut: the data layer's ``DataSourceConfig`` (read by
+    ``videossl.data.build``) with what this protocol changes. Clip geometry left null is the encoder's
+    (``encoder.pt``), audio settings left null are the head's (``encoder_avc_head.pt``); ``short_side`` 0 decodes at
+    the crop size."""
 
-    format: str = "synthetic"  # synthetic | kinetics_sounds | kinetics | audioset | folder | csv | ...
-    root: str = ""
-    annotations: str = ""
     split: str = "test"  # synthetic: test; Kinetics(-Sounds): val (the labelled held-out CSV)
-    split_id: int = 1
-    decoder: str = "pyav"
+    decoder: str = "pyav"  # audio and video from one container
     num_frames: Optional[int] = None
     frame_stride: Optional[int] = None
     crop_size: Optional[int] = None
+    num_workers: int = 0
+    split_id: int = 1
     audio_rate: Optional[int] = None
     audio_seconds: Optional[float] = None
     n_mels: Optional[int] = None
     max_videos: int = 0  # 0: every video of the split
     batch_size: int = 16
-    num_workers: int = 0
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass
@@ -119,8 +130,6 @@ def load_avc_head(path: str | Path) -> torch.nn.Module:
 
 def load_towers(cfg: Any) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module, dict[str, Any]]:
     """(video encoder, audio encoder, head, clip record of encoder.pt); the head's input sizes are checked."""
-    from videossl.backbones import encoder_clip, load_encoder
-
     video_path, audio_path, head_path = resolve_artefacts(cfg)
     video, audio = load_encoder(video_path).eval(), load_encoder(audio_path).eval()
     if getattr(audio, "modality", "video") != "audio" or getattr(video, "modality", "video") == "audio":
@@ -136,31 +145,12 @@ def load_towers(cfg: Any) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Mo
 
 
 def read_held_out(data: Any) -> Any:
-    """The ``DatasetIndex`` of the held-out split (synthetic: the cached procedural set's ``test`` folder)."""
-    from videossl.data.datasets import read_dataset
-
-    if data.format == "synthetic":
-        from videossl.data.synthetic import ensure_synthetic
-
-        s = data.synthetic
-        root = ensure_synthetic(data.root or None, num_pool=s.num_pool, num_train=s.num_train, num_test=s.num_test,
-                                size=s.size, seed=s.seed)
-        if data.split not in ("pool", "train", "test"):
-            raise UserError(f"data.split={data.split!r}: the synthetic dataset has splits pool, train, test")
-        return read_dataset("folder", str(Path(root) / data.split))
-    if not data.root or not Path(data.root).expanduser().exists():
-        raise UserError(f"data.root: {data.root or '(not set)'} does not exist (the {data.format} dataset folder)")
-    kwargs = {"annotations": data.annotations} if data.annotations else {}
-    return read_dataset(data.format, data.root, split=data.split, split_id=int(data.split_id), **kwargs)
+    """The ``DatasetIndex`` of the held-out split, through the data layer (synthetic: the cached set's ``test``)."""
+    return build_index(data, str(data.split), int(data.split_id))
 
 
 def pair_dataset(index: Any, cfg: Any, clip: dict[str, Any], audio_geometry: dict[str, Any]) -> Any:
     """A ``VideoDataset`` of (clip, audio of the same time) with eval transforms."""
-    from videossl.data.sampling import AudioVisualSampler, ViewSpec
-    from videossl.data.video_dataset import VideoDataset
-    from videossl.transforms.audio import build_audio_transform
-    from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform
-
     d = cfg.data
     frames = int(d.num_frames or clip.get("num_frames", DEFAULT_CLIP["num_frames"]))
     stride = int(d.frame_stride or clip.get("frame_stride", DEFAULT_CLIP["frame_stride"]))
@@ -170,8 +160,8 @@ def pair_dataset(index: Any, cfg: Any, clip: dict[str, Any], audio_geometry: dic
                                                 std=clip.get("std", VIDEO_STD)),
                   "audio": build_audio_transform("logmel", audio_geometry["audio_rate"], audio_geometry["n_mels"],
                                                  augment=False)}
-    return VideoDataset(index, ViewSpec(sampler, transforms, audio_geometry["audio_rate"]), decoder=d.decoder,
-                        seed=int(cfg.seed), short_side=crop)
+    return dataset_from_index(d, index, ViewSpec(sampler, transforms, audio_geometry["audio_rate"]), seed=int(cfg.seed),
+                              short_side=int(d.short_side) or crop, replace_unreadable=False)
 
 
 def negative_partners(videos: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -197,11 +187,8 @@ def avc_standard_errors(correct: np.ndarray, videos: np.ndarray) -> dict[str, fl
 
 @torch.no_grad()
 def run_avc(cfg: Any) -> dict[str, Any]:
-    """Held-out AVC accuracy of the towers and head ``cfg`` names (see the module docstring); writes avc.json."""
-    from torch.utils.data import DataLoader, Subset
-
-    from .features import resolve_device
-
+    """Held-out AVC accuracy of the towers and head ``cfg`` names (see the module docstring); writes avc.json. An
+    unreadable video is left out (never replaced by another), listed in ``skipped_unreadable`` and bad_files.csv."""
     device = resolve_device(cfg.device)
     video_enc, audio_enc, head, clip = load_towers(cfg)
     geometry = {**{"audio_rate": 16000, "audio_seconds": 1.0, "n_mels": 64}, **dict(getattr(head, "audio", {}))}
@@ -213,13 +200,20 @@ def run_avc(cfg: Any) -> dict[str, Any]:
     dataset = pair_dataset(index, cfg, clip, geometry)
     items = [(i, draw) for draw in range(int(cfg.pairs_per_video)) for i in range(n)]  # (video, epoch): a clip time
     loader = DataLoader(Subset(dataset, items), batch_size=int(cfg.data.batch_size), shuffle=False,
-                        num_workers=int(cfg.data.num_workers))
+                        num_workers=int(cfg.data.num_workers), collate_fn=collate_readable)
     video_enc, audio_enc, head = video_enc.to(device), audio_enc.to(device), head.to(device)
     v_feats, a_feats, videos = [], [], []
     for batch in loader:
+        if batch is None:  # every video of this batch was unreadable
+            continue
         v_feats.append(video_enc(batch["video"][0].to(device)).float())
         a_feats.append(audio_enc(batch["audio"][0].to(device)).float())
-        videos.append(torch.as_tensor(batch["index"]).long())  # the file really read (a bad one is replaced)
+        videos.append(torch.as_tensor(batch["index"]).long())
+    read = {int(i) for part in videos for i in part}
+    skipped = [index.entries[i].path for i in range(n) if i not in read]
+    if not v_feats:
+        raise UserError(f"data: none of the {n} held-out videos could be read (first: {skipped[0]}); see "
+                        f"`videossl data check`")
     v, a, video_ids = torch.cat(v_feats), torch.cat(a_feats), torch.cat(videos).numpy()
     partners = negative_partners(video_ids, np.random.default_rng([int(cfg.seed), 1]))
     positive = head.correspondence_logits(v, a).argmax(dim=1).cpu().numpy() == 1
@@ -229,10 +223,14 @@ def run_avc(cfg: Any) -> dict[str, Any]:
     result = {**stats, "chance": 0.5, "num_pairs": int(len(correct)), "num_videos": int(len(np.unique(video_ids))),
               "positive_accuracy": float(positive.mean()), "negative_accuracy": float(negative.mean()),
               "head": type(head).__name__, "encoder": str(cfg.encoder), "split": str(cfg.data.split),
-              "audio": geometry, "seed": int(cfg.seed)}
+              "audio": geometry, "seed": int(cfg.seed), "skipped_unreadable": skipped}
+    if skipped:
+        log.warning("AVC: left out %d of %d held-out videos that could not be read (first: %s)", len(skipped), n,
+                    skipped[0])
     if cfg.out_dir:
         out = Path(cfg.out_dir)
         write_json(out / "avc.json", result)  # atomic; a read-only out_dir is one line
+        report_skipped_files(bad_files(dataset), out)
     print(f"AVC accuracy {100 * stats['accuracy']:.1f}% +- {100 * stats['se']:.1f} (binomial SE over "
           f"{result['num_pairs']} balanced pairs; +- {100 * stats['se_video']:.1f} with each video as one unit) on "
           f"{result['num_videos']} held-out videos; positives {100 * result['positive_accuracy']:.1f}%, negatives "
@@ -241,16 +239,12 @@ def run_avc(cfg: Any) -> dict[str, Any]:
 
 
 def add_arguments(parser: Any) -> None:
-    from .commands import add_arguments as add_eval_arguments
-
     add_eval_arguments(parser, "optional eval recipe (e.g. eval/avc_kinetics_sounds), then the encoder.pt of an L3 / "
                                "AVE-Net run or its directory (encoder_audio.pt and encoder_avc_head.pt sit beside it)",
                        "AVCEvalConfig overrides, e.g. data.root=/data/kinetics400 data.split=val", "AVCEvalConfig")
 
 
 def run(args: Any) -> int:
-    from .commands import split_recipe_and_encoder
-
     recipe, encoder, overrides = split_recipe_and_encoder(args)
     run_avc(load_avc_config(encoder, recipe, overrides))
     return 0

@@ -12,11 +12,16 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from videossl.config import load_config, read_yaml
-from videossl.data.config import DataSourceConfig
 from videossl import recipes_dir
+from videossl.backbones import encoder_clip
+from videossl.config import load_config, read_yaml
+from videossl.config_checks import check_random_encoder
+from videossl.data.config import DataSourceConfig
 from videossl.errors import UserError
 from videossl.reference import ReferenceConfig
+from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD
+
+from .multi_view import validate_multi_view
 
 # clip geometry when neither the encoder (``encoder.pt``'s ``clip``), the eval recipe nor the command line sets it
 DEFAULT_CLIP = {"num_frames": 8, "frame_stride": 2, "crop_size": 112}
@@ -231,13 +236,9 @@ class EvalConfig:
 def validate_eval_config(cfg: Any) -> Any:
     """The checks a range table cannot make; ``load_config`` has range-checked every setting already
     (``videossl.config_checks``: split, counts, lr, optimizers, fine-tuning regularisers, device, ...)."""
-    from videossl.config_checks import check_random_encoder
-
     if not cfg.encoder:
         raise UserError("encoder: give a path to encoder.pt or 'random:<backbone>'")
     check_random_encoder("encoder", cfg.encoder)
-    from .multi_view import validate_multi_view
-
     validate_multi_view(cfg.test)
     return cfg
 
@@ -256,9 +257,6 @@ def resolve_eval_recipe(recipe: str) -> Path:
 
 def fill_clip_from_encoder(cfg: Any) -> Any:
     """Unset ``data.num_frames / frame_stride / crop_size / mean / std`` take the encoder's recorded clip."""
-    from videossl.backbones import encoder_clip
-    from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD
-
     recorded = {} if str(cfg.encoder).startswith("random:") else encoder_clip(str(cfg.encoder))
     defaults = {**DEFAULT_CLIP, "mean": list(VIDEO_MEAN), "std": list(VIDEO_STD)}
     for key, fallback in defaults.items():

@@ -12,11 +12,23 @@ import math
 from typing import Any, Iterator
 
 import torch
+from lightning.fabric import Fabric
 from torch import nn
+from torch.utils.data import DataLoader
 
+from ..data.bad_files import bad_files
+from ..data.build import dataset_from_index
+from ..data.sampling import RandomClipSampler, ViewSpec
+from ..errors import UserError
 from ..nn.schedules import step_schedule
-from .frozen import finish_result, split_ids
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform
+from .features import extract_features, load_eval_encoder, read_split, resolve_device
+from .frozen import finish_result, report_skipped_files, split_ids
 from .label_subset import apply_label_fraction
+from .metrics import average_view_scores, topk_accuracy
+from .multi_view import multi_view_test_scores
+from .report import prepare_out_dir
+from .views import finetune_spec, multi_view_spec, segment_test_spec
 from .vit_finetune import finetune_batch, set_drop_path, with_layer_decay
 
 
@@ -105,10 +117,6 @@ def slowfast_train_spec(data: Any, settings: Any, norm: dict) -> Any:
     """One random clip with SlowFast's fine-tuning augmentation (finetune_ucf_Slow_R50_syn*.yaml): short side
     uniform in ``finetune.jitter_scales`` then a random ``crop_size`` square (else the random resized crop of
     ``strength``), flip, ``finetune.color_jitter`` on every clip (p = 1) and grayscale ``finetune.gray_p``."""
-    from videossl.data.sampling import RandomClipSampler, ViewSpec
-    from videossl.errors import UserError
-    from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform
-
     scales, jitter = [int(s) for s in settings.jitter_scales], [float(j) for j in settings.color_jitter]
     if scales and (len(scales) != 2 or not 0 < scales[0] <= scales[1]):
         raise UserError(f"finetune.jitter_scales: [min, max] short side with 0 < min <= max, got {scales}")
@@ -126,16 +134,6 @@ def slowfast_train_spec(data: Any, settings: Any, norm: dict) -> Any:
 
 def finetune_one_split(cfg: Any, split_id: int) -> dict:
     """Fine-tune a fresh copy of the encoder on one split's training videos and test it multi-view."""
-    from lightning.fabric import Fabric
-    from torch.utils.data import DataLoader
-
-    from videossl.data.bad_files import bad_files
-    from videossl.data.video_dataset import VideoDataset
-
-    from .features import extract_features, load_eval_encoder, read_split, resolve_device
-    from .metrics import average_view_scores, topk_accuracy
-    from .views import finetune_spec, multi_view_spec, segment_test_spec
-
     data, settings = cfg.data, cfg.finetune
     device = resolve_device(str(cfg.device))
     on_gpu = device.type == "cuda"
@@ -158,8 +156,8 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
             else finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size),
                                float(settings.strength), **norm, hflip=bool(getattr(settings, "hflip", True)),
                                sampling=str(getattr(settings, "sampling", "clip"))))
-    dataset = VideoDataset(train_index, spec, decoder=data.decoder, seed=int(cfg.seed),
-                           short_side=int(data.short_side) or None)
+    # training: an unreadable video is replaced by another (as in pretraining) and listed in bad_files.csv
+    dataset = dataset_from_index(data, train_index, spec, seed=int(cfg.seed))
     sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data.num_workers),
                         drop_last=len(dataset) > batch_size)  # no 1-sample batch for BatchNorm
@@ -191,8 +189,6 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
 
     classifier = model.module if hasattr(model, "module") else model
     if list(getattr(cfg.test, "multi_view", None) or []):  # SVT multi-view inference: views of several geometries
-        from .multi_view import multi_view_test_scores
-
         logits = multi_view_test_scores(cfg, classifier, test_index, split_id, device)  # (M, G*V, classes)
     else:
         test_crop = int(getattr(settings, "test_crop_size", 0)) or int(data.crop_size)
@@ -213,9 +209,6 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
 def run_finetune(cfg: Any) -> dict:
     """Fine-tune on each requested split; returns ``{"top1", "top5", "splits": [...]}`` (+ ``mean``/``std``
     for ``split=all``) and writes ``finetune.json`` (and ``bad_files.csv`` when a file was skipped)."""
-    from .frozen import report_skipped_files
-    from .report import prepare_out_dir
-
     prepare_out_dir(cfg.out_dir)  # a read-only out_dir fails now, not after the training
     per_split = [finetune_one_split(cfg, split_id) for split_id in split_ids(cfg.data)]
     skipped_files = [row for split in per_split for row in split.pop("_bad_files", [])]

@@ -10,10 +10,22 @@ probe also plots a t-SNE of the (video-level) test features of the first split t
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+from omegaconf import OmegaConf
+
+from videossl.data.bad_files import report_bad_files
 from videossl.errors import UserError
+
+from .features import load_eval_encoder, resolve_device, train_and_test_features
+from .knn import knn_class_scores
+from .linear import evaluate_linear_probe, linear_probe_scores
+from .metrics import aggregate_splits, per_class_top1, retrieval_recall, topk_accuracy, video_level_features
+from .multi_view import multi_view_train_and_test_features
+from .report import plot_tsne, prepare_out_dir, result_table, write_json
 
 FROZEN_PROTOCOLS = ("linear", "knn", "retrieval")
 OFFICIAL_SPLIT_FORMATS = ("ucf101", "hmdb51")
@@ -41,8 +53,6 @@ def plain(section: Any) -> Any:
     if dataclasses.is_dataclass(section):
         return dataclasses.asdict(section)
     try:
-        from omegaconf import OmegaConf
-
         return OmegaConf.to_container(section, resolve=True)
     except ValueError:
         return section
@@ -50,9 +60,6 @@ def plain(section: Any) -> Any:
 
 def finish_result(protocol: str, cfg: Any, per_split: list[dict], metrics: Sequence[str]) -> dict:
     """Aggregate the splits, add what was evaluated, write ``<out_dir>/<protocol>.json``, print the table."""
-    from .metrics import aggregate_splits
-    from .report import result_table, write_json
-
     result = aggregate_splits(per_split, metrics)
     if len(per_split) == 1:
         del result["mean"], result["std"]
@@ -80,15 +87,6 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
     Returns ``{protocol: result}`` with result ``{"top1", "top5"}`` (linear, knn) or ``{"R@1", ...}``
     (retrieval), plus ``"splits"`` (one entry per split) and, for ``split=all``, ``"mean"`` / ``"std"``.
     """
-    import torch
-
-    from .features import load_eval_encoder, resolve_device, train_and_test_features
-    from .multi_view import multi_view_train_and_test_features
-    from .knn import knn_class_scores
-    from .linear import evaluate_linear_probe, linear_probe_scores
-    from .metrics import per_class_top1, retrieval_recall, topk_accuracy, video_level_features
-    from .report import plot_tsne, prepare_out_dir
-
     unknown = [p for p in protocols if p not in FROZEN_PROTOCOLS]
     if unknown:
         raise UserError(f"protocols: unknown {unknown} (frozen protocols: {', '.join(FROZEN_PROTOCOLS)})")
@@ -134,9 +132,6 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
 
 def report_skipped_files(rows: Sequence[Any], out_dir: str | Path) -> str | None:
     """Write ``out_dir/bad_files.csv`` when any file was skipped and log the one-line summary naming it."""
-    import logging
-
-    from videossl.data.bad_files import report_bad_files
 
     summary = report_bad_files(list(rows), out_dir)
     if summary:

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .metrics import average_view_scores, topk_accuracy
+
 
 class StandardisedLinear(nn.Module):
     """``(..., D)`` features -> ``(..., C)`` logits: ``W ((x - mean) / std) + b``."""
@@ -112,8 +114,6 @@ def train_linear_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: 
 def linear_probe_scores(probe: nn.Module, test_features: torch.Tensor) -> torch.Tensor:
     """Multi-view test scores. test_features: ``(M, V, D)`` -> ``(M, C)`` softmax averaged over views (an SVM
     probe: its decision values averaged over views)."""
-    from .metrics import average_view_scores
-
     if getattr(probe, "view_average", "softmax") == "decision":
         return probe(test_features.float()).float().mean(dim=1)
     return average_view_scores(probe(test_features.float()))
@@ -126,8 +126,6 @@ def evaluate_linear_probe(train: Any, test: Any, settings: Any, seed: int = 0,
     train.features: ``(N, V_train, D)``, each view an example; test.features: ``(M, V_test, D)``.
     settings: a ``LinearConfig``. Returns ``({"top1", "top5"}, probe)``.
     """
-    from .metrics import topk_accuracy
-
     num_views = train.features.shape[1]
     if str(getattr(settings, "classifier", "logistic")) == "svm":
         probe = train_linear_svm(train.features.flatten(0, 1), train.labels.repeat_interleave(num_views),

@@ -19,8 +19,13 @@ import re
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
+from videossl.data.bad_files import bad_files
 from videossl.errors import UserError
+
+from .features import CachedFeatures, extract_features, train_and_test_features
+from .views import multi_view_spec
 
 COMBINE_CHOICES = ("concat", "mean")
 _GEOMETRY = re.compile(r"\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*")
@@ -57,8 +62,6 @@ def with_geometry(cfg: Any, geometry: tuple[int, int, int]) -> Any:
     if dataclasses.is_dataclass(cfg):
         data = dataclasses.replace(cfg.data, num_frames=frames, frame_stride=stride, crop_size=crop)
         return dataclasses.replace(cfg, data=data, test=dataclasses.replace(cfg.test, multi_view=[]))
-    from omegaconf import OmegaConf
-
     return OmegaConf.merge(cfg, {"data": {"num_frames": frames, "frame_stride": stride, "crop_size": crop},
                                  "test": {"multi_view": []}})
 
@@ -66,8 +69,6 @@ def with_geometry(cfg: Any, geometry: tuple[int, int, int]) -> Any:
 def combine_features(parts: list[Any], how: str = "concat") -> Any:
     """``CachedFeatures`` of the same videos under several geometries -> one: features ``(N, V, D_g)`` joined on
     the last axis (``concat``) or averaged (``mean``). Videos left out of any part are left out of all."""
-    from .features import CachedFeatures
-
     first = parts[0]
     skipped = sorted({path for part in parts for path in part.skipped})
     if any(part.labels.shape != first.labels.shape or not torch.equal(part.labels, first.labels) for part in parts):
@@ -80,8 +81,6 @@ def combine_features(parts: list[Any], how: str = "concat") -> Any:
         features = torch.stack(stacked).mean(dim=0)
     else:
         raise UserError(f"test.multi_view_combine: '{how}' is not one of {', '.join(COMBINE_CHOICES)}")
-    from videossl.data.bad_files import bad_files
-
     return CachedFeatures(features, first.labels, first.class_names, tuple(skipped),
                           tuple(bad_files([part.bad_files for part in parts])))
 
@@ -89,8 +88,6 @@ def combine_features(parts: list[Any], how: str = "concat") -> Any:
 def multi_view_train_and_test_features(cfg: Any, encoder: torch.nn.Module, encoder_key: tuple, split_id: int,
                                        device: torch.device) -> tuple[Any, Any]:
     """``train_and_test_features`` once per geometry of ``test.multi_view``, combined per video."""
-    from .features import train_and_test_features
-
     trains, tests = [], []
     for geometry in view_geometries(cfg):
         train, test = train_and_test_features(with_geometry(cfg, geometry), encoder, encoder_key, split_id, device)
@@ -104,9 +101,6 @@ def multi_view_test_scores(cfg: Any, classifier: torch.nn.Module, index: Any, sp
                            device: torch.device) -> Any:
     """Fine-tuning's test: ``(N, G * V, classes)`` logits of every view of every geometry (``CachedFeatures``);
     the caller averages their softmax per video."""
-    from .features import CachedFeatures, extract_features
-    from .views import multi_view_spec
-
     parts = []
     for geometry in view_geometries(cfg):
         g_cfg = with_geometry(cfg, geometry)

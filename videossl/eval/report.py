@@ -8,12 +8,12 @@ from typing import Any, Sequence
 
 import torch
 
+from videossl.files import make_dir, save_figure, write_text
+
 
 def write_json(path: str | Path, result: dict) -> Path:
     """Write ``result`` as indented JSON through the atomic writer (``videossl.files``: a unique temp file then a
     rename; a read-only or full disk is one line naming the path). Returns the path."""
-    from videossl.files import make_dir, write_text
-
     path = Path(path)
     make_dir(path.parent, "output directory")
     return write_text(path, json.dumps(result, indent=2, sort_keys=False, default=_json_default) + "\n")
@@ -21,8 +21,6 @@ def write_json(path: str | Path, result: dict) -> Path:
 
 def prepare_out_dir(out_dir: str | Path) -> Path:
     """Create ``out_dir`` (the ``out_dir`` setting) or fail now, in one line, before any features are computed."""
-    from videossl.files import make_dir
-
     return make_dir(out_dir, "out_dir")
 
 
@@ -87,8 +85,6 @@ def plot_tsne(features: torch.Tensor, labels: torch.Tensor, class_names: Sequenc
     import matplotlib.pyplot as plt
     import numpy as np
     from sklearn.manifold import TSNE
-
-    from videossl.files import make_dir, save_figure
 
     path = Path(path)
     make_dir(path.parent, "output directory")

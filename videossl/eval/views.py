@@ -17,7 +17,7 @@ from typing import Sequence
 
 from videossl.data.sampling import (MultiClipTestSampler, PartitionClipSampler, RandomClipSampler, SegmentFrameSampler,
                                     SegmentTestSampler, ViewSpec)
-from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD
+from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_test_transforms, build_video_transform
 
 
 def multi_view_spec(num_clips: int, num_crops: int, num_frames: int, stride: int, crop_size: int, *,
@@ -25,8 +25,6 @@ def multi_view_spec(num_clips: int, num_crops: int, num_frames: int, stride: int
     """Deterministic multi-view ``ViewSpec``: ``num_clips * num_crops`` views ``(C, T, crop, crop)`` per video,
     ordered clip-major (``clip0_crop0, clip0_crop1, ...``); frames resized to ``crop_size`` on the short
     side, then the left/center/right (or top/center/bottom) square crop, normalised."""
-    from videossl.transforms.video import build_test_transforms
-
     sampler = MultiClipTestSampler(num_clips, num_frames, stride, num_crops, transform="crop0")
     return ViewSpec(sampler, build_test_transforms(crop_size, num_crops, mean=tuple(mean or VIDEO_MEAN),
                                                    std=tuple(std or VIDEO_STD)))
@@ -48,8 +46,6 @@ def finetune_spec(num_frames: int, stride: int, crop_size: int, strength: float,
 def train_transform(crop_size: int, strength: float, *, mean: Sequence[float] | None = None,
                     std: Sequence[float] | None = None, hflip: bool = True):
     """Random resized crop (scale ``(1 - 0.92 * strength, 1)``), optional horizontal flip, normalisation."""
-    from videossl.transforms.video import build_video_transform
-
     return build_video_transform("finetune", crop_size=crop_size, scale=(1.0 - 0.92 * strength, 1.0),
                                  mean=tuple(mean or VIDEO_MEAN), std=tuple(std or VIDEO_STD), flip=hflip)
 
@@ -58,8 +54,6 @@ def segment_test_spec(num_clips: int, num_crops: int, num_segments: int, crop_si
                       mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> ViewSpec:
     """TSN test views ``(C, num_segments, crop, crop)``: ``num_clips`` frame offsets inside the segments x
     ``num_crops`` crops, ordered clip-major as ``multi_view_spec``."""
-    from videossl.transforms.video import build_test_transforms
-
     return ViewSpec(SegmentTestSampler(num_clips, num_segments, num_crops, transform="crop0"),
                     build_test_transforms(crop_size, num_crops, mean=tuple(mean or VIDEO_MEAN),
                                           std=tuple(std or VIDEO_STD)))
