@@ -290,6 +290,12 @@ def videomae_vit_b16(**kw) -> Backbone:
     return VideoMAEBackbone(**{"hidden_size": 768, "num_layers": 12, "num_heads": 12, **kw})
 
 
+def videomae_vit_l16(**kw) -> Backbone:
+    """ViT-L/16 on tubelets 2x16x16, 16x224x224: 1024-d, 24 layers, 16 heads (VideoMAE's ViT-L; V-JEPA's
+    ``vit_large``, facebookresearch/jepa ``src/models/vision_transformer.py``)."""
+    return VideoMAEBackbone(**{"hidden_size": 1024, "num_layers": 24, "num_heads": 16, **kw})
+
+
 def timesformer_b16(**kw) -> Backbone:
     """TimeSformer-Base, 8x224x224, 16x16 patches: 768-d, 12 layers."""
     return TimesformerBackbone(**kw)
