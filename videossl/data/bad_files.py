@@ -20,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
+from videossl.files import write_text  # atomic; a full or read-only disk is one line naming the path
+
 CSV_NAME = "bad_files.csv"
 CSV_COLUMNS = ("path", "reason", "count")
 
@@ -131,8 +133,6 @@ def write_bad_files_csv(sources: Any, path: str | Path, merge: bool = False) -> 
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     writer.writerows(rows)
-    from videossl.files import write_text  # atomic; a full or read-only disk is one line naming the path
-
     return write_text(path, buffer.getvalue())
 
 

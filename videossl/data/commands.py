@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from videossl.data.datasets import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, read_dataset
+from videossl.data.decode import DecodeError, create_decoder
+from videossl.data.synthetic import ensure_synthetic, make_synthetic
 from videossl.errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".ogv")
@@ -52,8 +55,6 @@ def list_inputs(source: str, format: str | None = None, split: str = "train", an
         if not files:
             raise UserError(f"{src}: no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
         return [Item(p, p.parent.name if p.parent != src else "", relpath=str(p.relative_to(src))) for p in files]
-    from videossl.data.datasets import read_dataset
-
     kwargs = {"annotations": annotations} if annotations else {}
     index = read_dataset(format or "csv", str(src), split=split, **kwargs)
     items = []
@@ -71,8 +72,6 @@ def list_inputs(source: str, format: str | None = None, split: str = "train", an
 
 def _is_media_file(path: Path) -> bool:
     """A video (or audio) file by suffix or by content (MP4 / Matroska / AVI / Ogg signatures)."""
-    from videossl.data.datasets import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-
     if path.suffix.lower() in (*VIDEO_SUFFIXES, *VIDEO_EXTENSIONS, *AUDIO_EXTENSIONS):
         return True
     try:
@@ -88,8 +87,6 @@ def _is_media_file(path: Path) -> bool:
 
 def check_file(path: str, decoder_name: str) -> str | None:
     """None when the file probes and decodes (first/middle/last frame, 0.5 s of audio); else the reason."""
-    from videossl.data.decode import DecodeError, create_decoder
-
     decoder = create_decoder(decoder_name)
     try:
         meta = decoder.probe(path)
@@ -278,8 +275,6 @@ def add_make_synthetic_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_make_synthetic(args: argparse.Namespace) -> int:
-    from videossl.data.synthetic import ensure_synthetic, make_synthetic
-
     params = dict(num_pool=args.num_pool, num_train=args.num_train, num_test=args.num_test, size=args.size,
                   fps=args.fps, min_seconds=args.min_seconds, max_seconds=args.max_seconds, seed=args.seed)
     started = time.perf_counter()
@@ -301,8 +296,6 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from videossl.data.decode import create_decoder
-
     if not math.isfinite(args.timeout) or args.timeout < 0:
         raise UserError(f"--timeout must be >= 0 seconds (0: no limit), got {args.timeout:g}")
     create_decoder(args.decoder)  # unknown / unavailable backend: a UserError before any work

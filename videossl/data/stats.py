@@ -11,6 +11,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from videossl.data.datasets import DatasetError, read_dataset
+from videossl.errors import UserError
+
 DEFAULT_SPLITS = {"ucf101": ("train", "test"), "hmdb51": ("train", "test"), "kinetics": ("train", "val", "test"),
                   "ssv2": ("train", "validation", "test"), "librispeech": ("train-clean-100",)}
 
@@ -19,8 +22,6 @@ def dataset_stats(format: str, root: str, splits: tuple[str, ...] | None = None,
                   annotations: str | None = None) -> dict[str, Any]:
     """Per split: ``{"entries", "classes", "per_class": Counter, "missing": [paths]}`` plus ``class_names``;
     splits whose annotation file is absent are reported in ``unavailable: {split: reason}``."""
-    from videossl.data.datasets import DatasetError, read_dataset
-
     kwargs = {"annotations": annotations} if annotations else {}
     result: dict[str, Any] = {"splits": {}, "unavailable": {}, "class_names": []}
     for split in splits or DEFAULT_SPLITS.get(format, ("train",)):
@@ -51,8 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videossl.errors import UserError
-
     splits = tuple(s.strip() for s in args.splits.split(",")) if args.splits else None
     stats = dataset_stats(args.format, args.root, splits, args.split_id, args.annotations)
     for split, reason in stats["unavailable"].items():
