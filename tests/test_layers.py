@@ -12,6 +12,7 @@ PACKAGE = Path(videossl.__file__).parent
 LAYERS = {
     "errors": 0, "files": 0,
     "losses": 1, "heads": 1, "transforms": 1, "backbones": 1, "data": 1, "nn": 1, "loading": 1, "reference": 1,
+    "pictures": 1,
     "methods": 2,
     "config": 3, "config_checks": 3, "engine": 3, "eval": 3, "reliability": 3, "reproduce": 3,
     "bench": 4, "viz": 4, "search": 4, "plan": 4,

@@ -259,6 +259,13 @@ class L3FusionHead(nn.Sequential):
         """``(B, Dv)`` and ``(B, Da)`` backbone features -> ``(B, 2)`` logits."""
         return self(torch.cat([video_features, audio_features], dim=1))
 
+    def pair_scores(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """Log-odds of correspondence of every ``(Nv, Dv)`` clip with every ``(Na, Da)`` audio: ``(Nv, Na)``
+        (``Nv * Na`` fusion passes)."""
+        nv, na = video_features.shape[0], audio_features.shape[0]
+        logits = self.correspondence_logits(video_features.repeat_interleave(na, dim=0), audio_features.repeat(nv, 1))
+        return (logits[:, 1] - logits[:, 0]).view(nv, na)
+
 
 def embedding_head(in_dim: int, dim: int) -> nn.Sequential:
     """AVE-Net's fc-ReLU-fc ``(..., in_dim)`` -> ``(..., dim)`` (no BN: it also runs per map position)."""
@@ -286,9 +293,52 @@ class AVENetHead(nn.Module):
         a = F.normalize(self.audio_head(audio_features), dim=-1)
         return self.calibrate((v - a).norm(dim=-1, keepdim=True))
 
+    def pair_scores(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """Minus the Euclidean distance of every clip embedding to every audio embedding: ``(Nv, Na)``."""
+        v = F.normalize(self.video_head(video_features), dim=-1)
+        return -torch.cdist(v, F.normalize(self.audio_head(audio_features), dim=-1))
+
+    def localisation_maps(self, tokens: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """Where the sound comes from: a convolutional video backbone's ``(B, D, t, h, w)`` tokens and the
+        ``(B, Da)`` audio features -> ``(B, h, w)`` cosine of each position's embedding with the audio's."""
+        return localisation_maps(tokens, self.video_head, F.normalize(self.audio_head(audio_features), dim=-1))
+
+
+def localisation_maps(tokens: torch.Tensor, video_head: nn.Module, sound: torch.Tensor) -> torch.Tensor:
+    """AVE-Net's localisation: ``(B, D, t, h, w)`` tokens (time averaged), each position embedded by ``video_head``
+    and L2-normalised, against unit ``(B, E)`` audio embeddings ``sound`` -> ``(B, h, w)`` cosines in [-1, 1]."""
+    per_position = tokens.mean(dim=2).permute(0, 2, 3, 1)  # (B, h, w, D)
+    local = F.normalize(video_head(per_position), dim=-1)  # (B, h, w, E)
+    return torch.einsum("bhwe,be->bhw", local, sound)
+
+
+class EmbeddingPairHead(nn.Module):
+    """AVID's two projections (``ProjectionHead`` each) on backbone features; a pair's score is the cosine of the
+    unit embeddings (AVID's cross-modal similarity). Saved by a run as ``encoder_av_head.pt`` (``AV_PAIR_HEADS`` entry
+    ``avid_embedding``, sharing the method's modules) for audio-visual retrieval without the method class; ``audio``
+    records the audio geometry (rate, seconds, n_mels) the towers were trained with."""
+
+    num_features = 1  # what save_encoder records: one score per pair
+
+    def __init__(self, video_dim: int, audio_dim: int, hidden_dim: int, proj_dim: int, num_layers: int = 2,
+                 batch_norm: bool = True, audio: dict[str, Any] | None = None):
+        super().__init__()
+        head = {"num_layers": num_layers, "batch_norm": batch_norm}
+        self.video_head = ProjectionHead(video_dim, hidden_dim, proj_dim, **head)
+        self.audio_head = ProjectionHead(audio_dim, hidden_dim, proj_dim, **head)
+        self.audio = dict(audio or {})
+
+    def pair_scores(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """``(Nv, Dv)`` and ``(Na, Da)`` backbone features -> ``(Nv, Na)`` cosines of their embeddings."""
+        v = F.normalize(self.video_head(video_features), dim=-1)
+        return v @ F.normalize(self.audio_head(audio_features), dim=-1).T
+
 
 # encoder_avc_head.pt "backbone" name -> head class, for evaluation without the method classes
 AVC_HEADS: dict[str, type[nn.Module]] = {"l3_fusion": L3FusionHead, "avenet_distance": AVENetHead}
+# every head that scores (clip, audio) pairs from backbone features (``pair_scores``): audio-visual retrieval and
+# synchronisation read encoder_avc_head.pt (L3, AVE-Net) or encoder_av_head.pt (AVID)
+AV_PAIR_HEADS: dict[str, type[nn.Module]] = {**AVC_HEADS, "avid_embedding": EmbeddingPairHead}
 
 
 # ---- the attentive probe's pooler (V-JEPA's frozen evaluation): a learned query cross-attends to patch tokens ----

@@ -6,10 +6,11 @@ import torch.nn.functional as F
 
 from videossl import recipes_dir
 from videossl.config import load_pretrain_config
-from videossl.methods.avenet import AVENet, save_localisation_overlays
+from videossl.methods.avenet import AVENet
 from videossl.methods.avid import AVID, cross_modal_nce, in_video_sync_nce
 from videossl.methods.base import StepInfo
 from videossl.methods.l3 import L3
+from videossl.pictures import save_localisation_overlays
 
 
 def _cfg(name, *extra):
@@ -128,10 +129,42 @@ def test_training_step_and_pair_scores(cls, name, hard):
     out["loss"].backward()
     for tower in (method.backbone, method.audio_backbone):  # both towers learn
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tower.parameters())
-    assert set(method.extra_encoders()) == ({"audio"} if name == "avid" else {"audio", "avc_head"})  # heads: eval avc
+    # the pair heads audio-visual evaluation reads instead of the method (eval avc: L3 / AVE-Net's avc_head)
+    assert set(method.extra_encoders()) == ({"audio", "av_head"} if name == "avid" else {"audio", "avc_head"})
     method.eval()
     scores = method.pair_scores(torch.randn(3, 3, 4, 32, 32), torch.randn(5, 1, 64, 101))
     assert scores.shape == (3, 5) and torch.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("cls,name", [(AVID, "avid"), (L3, "l3"), (AVENet, "avenet")])
+def test_audio_visual_evaluation_reads_the_saved_files_not_the_method(cls, name, tmp_path):
+    """The towers and pair head a run saves (encoder.pt, encoder_audio.pt, encoder_avc_head.pt / encoder_av_head.pt)
+    score pairs, and localise sound (AVE-Net), exactly as the method they came from; no last.ckpt is needed."""
+    from omegaconf import OmegaConf
+
+    from videossl.backbones import save_encoder
+    from videossl.eval.av_retrieval import SavedAVModel, load_av_model
+
+    torch.manual_seed(0)
+    cfg = _cfg(name)
+    method = cls(cfg)
+    method.training_step(_batch(b=4), StepInfo(0, 10, 0))["loss"].backward()  # BatchNorm statistics move off init
+    method.eval()
+    spec_name, kwargs = method.encoder_spec()
+    save_encoder(tmp_path / "encoder.pt", method.backbone, spec_name, kwargs)
+    for suffix, (module, extra_name, extra_kwargs) in method.extra_encoders().items():
+        save_encoder(tmp_path / f"encoder_{suffix}.pt", module, extra_name, extra_kwargs)
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    model = load_av_model(tmp_path)
+    assert isinstance(model, SavedAVModel) and model.name == name and not (tmp_path / "last.ckpt").exists()
+    assert model.geometry == {"audio_rate": cfg.method.audio_rate, "audio_seconds": cfg.method.audio_seconds,
+                              "n_mels": cfg.method.n_mels}
+    clips, audio = torch.randn(3, 3, 4, 32, 32), torch.randn(5, 1, 64, 101)
+    with torch.no_grad():
+        assert torch.allclose(model.pair_scores(clips, audio), method.pair_scores(clips, audio), atol=1e-5)
+        if name == "avenet":
+            assert torch.allclose(model.localisation_maps(clips, audio[:3]), method.localisation_maps(clips, audio[:3]),
+                                  atol=1e-5)
 
 
 def test_l3_pair_scores_match_its_classifier():

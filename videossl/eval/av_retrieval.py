@@ -1,12 +1,15 @@
-"""Audio-visual evaluation of a pretraining RUN (its heads are needed, not only ``encoder.pt``): cross-modal
-retrieval, synchronisation accuracy and AVE-Net's sound-source localisation PNGs.
+"""Audio-visual evaluation of a pretraining RUN from the files it saved (``SavedAVModel``: ``encoder.pt``,
+``encoder_audio.pt`` and the pair head, ``encoder_avc_head.pt`` of L3 / AVE-Net or ``encoder_av_head.pt`` of AVID;
+no method class): cross-modal retrieval, synchronisation accuracy and AVE-Net's sound-source localisation PNGs.
+A run that saved no pair head (BraVe V/A, AVID runs from before ``encoder_av_head.pt``) still has its method
+rebuilt from ``last.ckpt`` (``RunMethodAVModel``).
 
     from videossl.eval.av_retrieval import run_av_retrieval, run_av_sync
     run_av_retrieval("runs/avid-...")        # {"v2a_R@1", "v2a_R@5", "v2a_R@10", "a2v_R@1", ...}
     run_av_sync("runs/l3-...", offset_s=1.0) # {"sync_accuracy": .., "chance": 0.5}
 
 Retrieval: each test video gives one clip and the audio at the same time (eval transforms, a deterministic
-time per video); every clip queries every audio (video-to-audio) and the reverse, scored by the method's
+time per video); every clip queries every audio (video-to-audio) and the reverse, scored by the pair head's
 ``pair_scores`` (AVID: cosine of the embeddings; AVE-Net: minus their distance; L3: the correspondence
 log-odds; BraVe V/A: the narrow prediction against the audio projection). A query is a hit at k when its own
 video's item is among the k best. Chance R@k is k / N.
@@ -22,29 +25,115 @@ at all (``audio_windows_differ``): on pairs of silent or steadily humming videos
 """
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
+from torch import nn
+from torch.utils.data import DataLoader, Subset
 
-from videossl.data.sampling import (ClipSampler, SampledViews, VideoMeta, audio_view, audio_window, clip_indices,
-                                    clip_span, frames_to_time, segment_frames, video_view)
+from videossl.backbones import load_encoder
+from videossl.config import load_pretrain_config, merge_into_schema, read_yaml
+from videossl.data.build import dataset_from_index
+from videossl.data.config import DataConfig
+from videossl.data.sampling import (AudioVisualSampler, ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view,
+                                    audio_window, clip_indices, clip_span, frames_to_time, segment_frames, video_view)
+from videossl.data.video_dataset import collate_readable
+from videossl.engine.checkpoint import load_checkpoint
 from videossl.errors import UserError
+from videossl.heads import AV_PAIR_HEADS
+from videossl.methods import METHODS
+from videossl.pictures import save_localisation_overlays
+from videossl.transforms.audio import build_audio_transform
+from videossl.transforms.video import build_video_transform
 
+from .avc import load_avc_head
+from .features import read_split
 from .report import write_json
+
+log = logging.getLogger("videossl.eval")
+PAIR_HEAD_FILES = ("encoder_avc_head.pt", "encoder_av_head.pt")  # L3 / AVE-Net, AVID
+AUDIO_DEFAULTS = {"audio_rate": 16000, "audio_seconds": 1.0, "n_mels": 64}
+
+
+class SavedAVModel(nn.Module):
+    """An audio-visual run as it saved itself: the video tower (``encoder.pt``), the audio tower
+    (``encoder_audio.pt``) and the pair head (``encoder_avc_head.pt`` of L3 / AVE-Net, ``encoder_av_head.pt`` of
+    AVID; ``heads.AV_PAIR_HEADS``). ``pair_scores`` / ``localisation_maps`` take clips ``(N, C, T, H, W)`` and log-mel
+    audio ``(M, 1, n_mels, frames)`` as the method's own did; ``data`` is the run's data section."""
+
+    def __init__(self, video: nn.Module, audio: nn.Module, head: nn.Module, name: str, data: Any):
+        super().__init__()
+        self.video, self.audio_tower, self.head, self.name, self.data = video, audio, head, name, data
+        self.geometry = {**AUDIO_DEFAULTS, **dict(getattr(head, "audio", {}) or {})}
+
+    @torch.no_grad()
+    def pair_scores(self, clips: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """``(Nv, Na)`` correspondence scores (higher = more likely the same moment of the same video)."""
+        return self.head.pair_scores(self.video(clips), self.audio_tower(audio))
+
+    @torch.no_grad()
+    def localisation_maps(self, clips: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w)`` AVE-Net sound-source maps of ``B`` clips and their audio (``heads.AVENetHead``)."""
+        if not hasattr(self.head, "localisation_maps"):
+            raise UserError(f"localisation maps need an avenet run, this is {self.name}")
+        tokens = self.video.forward_tokens(clips)
+        if tokens.dim() != 5:
+            raise UserError(f"avenet localisation needs a convolutional backbone ((B, D, t, h, w) tokens); the saved "
+                            f"video tower gives {tuple(tokens.shape)}")
+        return self.head.localisation_maps(tokens, self.audio_tower(audio))
+
+
+class RunMethodAVModel(nn.Module):
+    """The same interface on a method rebuilt from ``last.ckpt``: only for runs that saved no pair head (BraVe, and
+    AVID runs from before ``encoder_av_head.pt``)."""
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        h = method.hparams
+        self.method, self.name, self.data = method, str(h.name), method.cfg.data
+        if not all(hasattr(h, k) for k in AUDIO_DEFAULTS):
+            raise UserError(f"{h.name} is not an audio-visual method (no audio settings)")
+        self.geometry = {k: getattr(h, k) for k in AUDIO_DEFAULTS}
+
+    def pair_scores(self, clips: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        return self.method.pair_scores(clips, audio)
+
+    def localisation_maps(self, clips: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self.method, "localisation_maps"):
+            raise UserError(f"localisation maps need an avenet run, this is {self.name}")
+        return self.method.localisation_maps(clips, audio)
+
+
+def load_av_model(run_dir: str | Path) -> nn.Module:
+    """The towers and pair head a pretraining run saved (``SavedAVModel``, eval mode, CPU); a run without a pair
+    head file falls back to rebuilding its method from ``config.yaml`` + ``last.ckpt`` (``RunMethodAVModel``)."""
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file():
+        raise UserError(f"{run}: no config.yaml (give the directory of an audio-visual pretraining run)")
+    head_path = next((run / name for name in PAIR_HEAD_FILES if (run / name).is_file()), None)
+    if head_path is None:
+        return RunMethodAVModel(load_run_method(run)).eval()
+    for name in ("encoder.pt", "encoder_audio.pt"):
+        if not (run / name).is_file():
+            raise UserError(f"{run}: {name} not found next to {head_path.name} (an interrupted run?)")
+    head = load_avc_head(head_path, AV_PAIR_HEADS)
+    video, audio = load_encoder(run / "encoder.pt"), load_encoder(run / "encoder_audio.pt")
+    data = merge_into_schema(DataConfig(), (read_yaml(run / "config.yaml").get("data", {}), str(run / "config.yaml")))
+    name = str(OmegaConf.select(read_yaml(run / "config.yaml"), "method.name", default="") or head_path.stem)
+    return SavedAVModel(video, audio, head, name, data).eval()
 
 
 def load_run_method(run_dir: str | Path) -> Any:
     """Rebuild the method of a pretraining run from ``config.yaml`` and ``last.ckpt`` (eval mode, CPU)."""
-    from videossl.config import load_pretrain_config
-    from videossl.engine.checkpoint import load_checkpoint
-    from videossl.methods import METHODS
-
     run = Path(run_dir)
-    for name in ("config.yaml", "last.ckpt"):
-        if not (run / name).is_file():
-            raise UserError(f"{run}: no {name} (give the directory of a pretraining run)")
+    if not (run / "last.ckpt").is_file():
+        raise UserError(f"{run}: no pair head file ({' / '.join(PAIR_HEAD_FILES)}) and no last.ckpt (give the directory "
+                        f"of an audio-visual pretraining run)")
     cfg = load_pretrain_config(run / "config.yaml", hardware=False)  # a GPU run evaluates on a CPU machine too
     cfg.backbone.pretrained = ""  # the checkpoint holds the trained weights; never re-read the init file
     method = METHODS[cfg.method.name](cfg)
@@ -52,50 +141,52 @@ def load_run_method(run_dir: str | Path) -> Any:
     return method.eval()
 
 
-def av_dataset(method: Any, split: str = "test", audio_offset: float = 0.0, seed: int = 0,
+def av_dataset(model: Any, split: str = "test", audio_offset: float = 0.0, seed: int = 0,
                data_overrides: Sequence[str] = (), sync_offset_s: float = 0.0) -> Any:
-    """A ``VideoDataset`` of (clip, audio) pairs of ``split`` with the method's clip and audio geometry; with
-    ``sync_offset_s`` the samples are ``SyncPairSampler`` triples (clip, synchronised audio, offset audio)."""
-    from omegaconf import OmegaConf
-
-    from videossl.data.video_dataset import VideoDataset
-    from videossl.data.sampling import AudioVisualSampler, ViewSpec
-    from videossl.transforms.audio import build_audio_transform
-    from videossl.transforms.video import build_video_transform
-
-    from .features import read_split
-
-    h = method.hparams
-    if not all(hasattr(h, k) for k in ("audio_rate", "audio_seconds", "n_mels")):
-        raise UserError(f"{h.name} is not an audio-visual method (no audio settings)")
+    """A ``VideoDataset`` of (clip, audio) pairs of ``split`` with the run's clip and audio geometry; with
+    ``sync_offset_s`` the samples are ``SyncPairSampler`` triples (clip, synchronised audio, offset audio). An
+    unreadable video yields ``None`` (left out by ``collect_pairs``), never another video."""
+    g = model.geometry
     # overrides such as "data.root=/x" or "root=/x" replace the run's own data settings
     relative = [o.removeprefix("data.") for o in data_overrides]
     try:
-        data = OmegaConf.merge(method.cfg.data, OmegaConf.from_dotlist(relative))
+        data = OmegaConf.merge(model.data, OmegaConf.from_dotlist(relative))
     except Exception as err:
         raise UserError(f"data overrides {list(data_overrides)}: {str(err).splitlines()[0]}") from None
     index = read_split(data, split, int(data.split_id))
     if sync_offset_s:
-        sampler = SyncPairSampler(data.num_frames, data.frame_stride, h.audio_seconds, sync_offset_s)
+        sampler = SyncPairSampler(data.num_frames, data.frame_stride, g["audio_seconds"], sync_offset_s)
     else:
         sampler = AudioVisualSampler(num_frames=data.num_frames, stride=data.frame_stride,
-                                     audio_seconds=h.audio_seconds, audio_offset=audio_offset)
+                                     audio_seconds=g["audio_seconds"], audio_offset=audio_offset)
     transforms = {"clip": build_video_transform("eval", data.crop_size),
-                  "audio": build_audio_transform("logmel", h.audio_rate, h.n_mels, augment=False)}
-    return VideoDataset(index, ViewSpec(sampler, transforms, h.audio_rate), decoder=data.decoder, seed=seed,
-                        short_side=data.crop_size)
+                  "audio": build_audio_transform("logmel", g["audio_rate"], g["n_mels"], augment=False)}
+    return dataset_from_index(data, index, ViewSpec(sampler, transforms, g["audio_rate"]), seed=seed,
+                              short_side=int(data.crop_size), replace_unreadable=False)
 
 
-def collect_pairs(dataset: Any, max_videos: int = 0, batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every (clip, audio) of ``dataset`` (the first ``max_videos`` when > 0): ``(N, C, T, H, W)``, ``(N, 1, M, F)``."""
-    from torch.utils.data import DataLoader, Subset
-
+def collect_pairs(dataset: Any, max_videos: int = 0, batch_size: int = 16, items: Sequence[Any] | None = None
+                  ) -> dict[str, torch.Tensor]:
+    """Every readable sample of ``dataset`` (its first ``max_videos`` videos when > 0, or the keys ``items``):
+    ``{"clips": (N, C, T, H, W), "audio": [(N, 1, M, F) per audio view], "index": (N,) the video of each,
+    **targets}``. Unreadable videos are left out and logged (bad_files lists them)."""
     n = len(dataset) if max_videos <= 0 else min(max_videos, len(dataset))
-    clips, audio = [], []
-    for batch in DataLoader(Subset(dataset, range(n)), batch_size=batch_size, shuffle=False):
-        clips.append(batch["video"][0])
-        audio.append(batch["audio"][0])
-    return torch.cat(clips), torch.cat(audio)
+    keys = list(items) if items is not None else list(range(n))
+    parts: dict[str, list] = {}
+    for batch in DataLoader(Subset(dataset, keys), batch_size=batch_size, shuffle=False, collate_fn=collate_readable):
+        if batch is None:
+            continue
+        for key, value in (("clips", batch["video"][0]), ("index", torch.as_tensor(batch["index"]).long()),
+                           *((f"audio{k}", a) for k, a in enumerate(batch["audio"])),
+                           *((k, v) for k, v in batch.items() if k not in ("video", "audio", "index", "label"))):
+            parts.setdefault(key, []).append(value)
+    if not parts:
+        raise UserError(f"none of the {n} videos could be read (see `videossl data check`)")
+    out = {key: torch.cat([torch.as_tensor(v) for v in values]) for key, values in parts.items()}
+    left_out = len(keys) - len(out["index"])
+    if left_out:
+        log.warning("audio-visual pairs: %d of %d samples left out (unreadable videos; not replaced)", left_out, len(keys))
+    return out
 
 
 @torch.no_grad()
@@ -127,10 +218,11 @@ def cross_modal_recall(scores: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> 
 def run_av_retrieval(run_dir: str | Path, split: str = "test", max_videos: int = 0, seed: int = 0,
                      data_overrides: Sequence[str] = (), out_dir: str | Path | None = None) -> dict[str, Any]:
     """Video-to-audio and audio-to-video R@1/5/10 of a run on ``split``; writes ``av_retrieval.json`` to ``out_dir``."""
-    method = load_run_method(run_dir)
-    clips, audio = collect_pairs(av_dataset(method, split, seed=seed, data_overrides=data_overrides), max_videos)
-    result: dict[str, Any] = {**cross_modal_recall(score_matrix(method, clips, audio)), "num_videos": len(clips),
-                              "chance_R@1": 1.0 / len(clips), "method": method.hparams.name}
+    model = load_av_model(run_dir)
+    pairs = collect_pairs(av_dataset(model, split, seed=seed, data_overrides=data_overrides), max_videos)
+    clips, audio = pairs["clips"], pairs["audio0"]
+    result: dict[str, Any] = {**cross_modal_recall(score_matrix(model, clips, audio)), "num_videos": len(clips),
+                              "chance_R@1": 1.0 / len(clips), "method": model.name}
     _write(result, out_dir, "av_retrieval.json")
     print("audio-visual retrieval (" + ", ".join(f"{k} {100 * v:.1f}" for k, v in result.items()
                                                  if "R@" in k and not k.startswith("chance")) + f"; {len(clips)} videos)")
@@ -212,8 +304,6 @@ def video_clustered_bound(wins: torch.Tensor, video: torch.Tensor, z: float = 2.
     one-sample test against 0.5 (clips of one video share its class and scene, so they are not independent):
     ``se`` = std of the per-video means / sqrt(videos); ``lower`` = accuracy - ``z`` se (z 2.326: a one-sided
     99% bound); ``p`` the one-sided normal p-value of accuracy > 0.5."""
-    import math
-
     ids, inverse = torch.unique(video, return_inverse=True)
     per_video = torch.zeros(len(ids)).index_add_(0, inverse, wins.float()) / torch.bincount(inverse).float()
     mean = float(per_video.mean())
@@ -231,35 +321,28 @@ def run_av_sync(run_dir: str | Path, offset_s: float = 1.0, split: str = "test",
     Besides ``sync_accuracy``: ``sync_se`` / ``sync_lower_99`` / ``sync_p`` (``video_clustered_bound``: each video's
     clips as one unit), and ``informative_accuracy`` over the ``num_informative`` pairs whose two audio windows
     differ (``audio_windows_differ``), an extra number, never a replacement for the overall one."""
-    from torch.utils.data import DataLoader, Subset
-
     if offset_s == 0:
         raise UserError("--offset must be non-zero (the shift of the negative audio in seconds)")
-    method = load_run_method(run_dir)
-    dataset = av_dataset(method, split, seed=seed, data_overrides=data_overrides, sync_offset_s=offset_s)
+    model = load_av_model(run_dir)
+    dataset = av_dataset(model, split, seed=seed, data_overrides=data_overrides, sync_offset_s=offset_s)
     if clips_per_video < 1:
         raise UserError(f"clips_per_video must be >= 1, got {clips_per_video}")
     n = len(dataset) if max_videos <= 0 else min(max_videos, len(dataset))
     items = [(i, draw) for draw in range(clips_per_video) for i in range(n)]  # (index, epoch): another clip time
-    clips, synced, shifted, shifts = [], [], [], []
-    for batch in DataLoader(Subset(dataset, items), batch_size=16, shuffle=False):
-        clips.append(batch["video"][0])
-        synced.append(batch["audio"][0])
-        shifted.append(batch["audio"][1])
-        shifts.append(batch["sync_shift_s"])
-    clips, synced, shifted, shifts = torch.cat(clips), torch.cat(synced), torch.cat(shifted), torch.cat(shifts)
-    wins = sync_wins(method, (clips, synced), shifted)
+    pairs = collect_pairs(dataset, items=items)
+    clips, synced, shifted, shifts = pairs["clips"], pairs["audio0"], pairs["audio1"], pairs["sync_shift_s"]
+    wins = sync_wins(model, (clips, synced), shifted)
     accuracy = float(wins.mean())
-    bound = video_clustered_bound(wins, torch.tensor([i for i, _ in items]))
+    bound = video_clustered_bound(wins, pairs["index"])
     informative = audio_windows_differ(synced, shifted)
     num_short = int((shifts.abs() < abs(offset_s) - 1e-6).sum())
-    result = {"sync_accuracy": accuracy, "chance": 0.5, "offset_s": abs(offset_s), "num_videos": n,
+    result = {"sync_accuracy": accuracy, "chance": 0.5, "offset_s": abs(offset_s), "num_videos": bound["num_videos"],
               "num_pairs": len(clips), "num_short": num_short, "sync_se": bound["se"], "sync_lower_99": bound["lower"],
               "sync_p": bound["p"], "num_informative": int(informative.sum()),
               "informative_accuracy": float(wins[informative].mean()) if informative.any() else float("nan"),
-              "method": method.hparams.name}
+              "method": model.name}
     _write(result, out_dir, "av_sync.json")
-    print(f"synchronisation: {100 * accuracy:.1f}% of {len(clips)} clips ({n} videos) prefer their synchronised audio over audio "
+    print(f"synchronisation: {100 * accuracy:.1f}% of {len(clips)} clips ({bound['num_videos']} videos) prefer their synchronised audio over audio "
           f"{abs(offset_s):.2f} s before or after (chance 50%; +- {100 * bound['se']:.1f} with each video's clips as one unit, "
           f"one-sided p {bound['p']:.2g}); {100 * result['informative_accuracy']:.1f}% of the {result['num_informative']} "
           "pairs whose two audio windows differ"
@@ -269,16 +352,14 @@ def run_av_sync(run_dir: str | Path, offset_s: float = 1.0, split: str = "test",
 
 def run_av_localise(run_dir: str | Path, out_dir: str | Path, num_videos: int = 8, split: str = "test",
                     seed: int = 0, data_overrides: Sequence[str] = ()) -> list[Path]:
-    """AVE-Net sound-source localisation: PNG overlays of ``num_videos`` test clips under ``out_dir``."""
-    from videossl.methods.avenet import save_localisation_overlays
-
-    method = load_run_method(run_dir)
-    if not hasattr(method, "localisation_maps"):
-        raise UserError(f"{run_dir}: localisation maps need an avenet run, this is {method.hparams.name}")
-    dataset = av_dataset(method, split, seed=seed, data_overrides=data_overrides)
-    clips, audio = collect_pairs(dataset, num_videos)
-    maps = method.localisation_maps(clips, audio)
-    names = [f"{k:03d}_{Path(dataset.index.entries[k].path).stem}" for k in range(len(clips))]
+    """AVE-Net sound-source localisation: PNG overlays of ``num_videos`` test clips under ``out_dir``, from the
+    run's saved towers and ``encoder_avc_head.pt`` (``heads.AVENetHead.localisation_maps``)."""
+    model = load_av_model(run_dir)
+    dataset = av_dataset(model, split, seed=seed, data_overrides=data_overrides)
+    pairs = collect_pairs(dataset, num_videos)
+    maps = model.localisation_maps(pairs["clips"], pairs["audio0"])
+    clips = pairs["clips"]
+    names = [f"{k:03d}_{Path(dataset.index.entries[k].path).stem}" for k in pairs["index"].tolist()]
     paths = save_localisation_overlays(clips, maps, out_dir, names)
     print(f"wrote {len(paths)} localisation overlays to {out_dir}")
     return paths

@@ -110,17 +110,17 @@ def resolve_artefacts(cfg: Any) -> tuple[Path, Path, Path]:
     return video, audio, head
 
 
-def load_avc_head(path: str | Path) -> torch.nn.Module:
-    """Rebuild the head saved as ``encoder_avc_head.pt`` (``weights_only``; its ``backbone`` names an ``AVC_HEADS``
-    entry, ``kwargs`` its constructor arguments)."""
+def load_avc_head(path: str | Path, heads: dict[str, type[torch.nn.Module]] = AVC_HEADS) -> torch.nn.Module:
+    """Rebuild the head saved as ``encoder_avc_head.pt`` (``weights_only``; its ``backbone`` names a ``heads`` entry,
+    ``kwargs`` its constructor arguments); ``heads=AV_PAIR_HEADS`` also reads AVID's ``encoder_av_head.pt``."""
     try:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as err:
         raise UserError(f"head: cannot read {path}: {type(err).__name__}: {str(err).splitlines()[0][:160]}") from None
-    if not isinstance(payload, dict) or payload.get("backbone") not in AVC_HEADS:
+    if not isinstance(payload, dict) or payload.get("backbone") not in heads:
         name = payload.get("backbone") if isinstance(payload, dict) else None
-        raise UserError(f"head: {path} is not an AVC head file (head {name!r}; known: {', '.join(AVC_HEADS)})")
-    head = AVC_HEADS[payload["backbone"]](**payload["kwargs"])
+        raise UserError(f"head: {path} is not a head file of this protocol (head {name!r}; known: {', '.join(heads)})")
+    head = heads[payload["backbone"]](**payload["kwargs"])
     try:
         head.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -9,21 +9,20 @@ half positives, half audio of another video (or, with ``hard_negative``, the sam
 
 Localisation: the vision head is applied to every position of the last convolutional map (as AVOL-Net in the
 same paper does with 1x1 convolutions), and the cosine similarity of each position's embedding with the audio
-embedding is the map of where the sound comes from (``localisation_maps``; ``save_localisation_overlays`` writes
-PNG overlays; ``videossl eval av-localise RUN_DIR``).
+embedding is the map of where the sound comes from (``localisation_maps``, also ``heads.AVENetHead``'s for a saved
+run; ``videossl.pictures.save_localisation_overlays`` writes PNG overlays; ``videossl eval av-localise RUN_DIR``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..heads import AVENetHead, embedding_head
+from ..heads import AVENetHead, embedding_head, localisation_maps
 from .avid import AudioVisualConfig, AudioVisualMethod
 from .base import StepInfo
 
@@ -112,40 +111,4 @@ class AVENet(AudioVisualMethod):
         if tokens.dim() != 5:
             raise UserError(f"avenet localisation needs a convolutional backbone ((B, D, t, h, w) tokens); "
                             f"{self.cfg.backbone.name} gives {tuple(tokens.shape)}")
-        per_position = tokens.mean(dim=2).permute(0, 2, 3, 1)  # (B, h, w, D)
-        local = F.normalize(self.video_head(per_position), dim=-1)  # (B, h, w, E)
-        sound = self.embed_audio(audio)  # (B, E)
-        return torch.einsum("bhwe,be->bhw", local, sound)
-
-
-def save_localisation_overlays(frames: torch.Tensor, maps: torch.Tensor, out_dir: str | Path,
-                               names: Sequence[str] | None = None, alpha: float = 0.5) -> list[Path]:
-    """Write one PNG per clip: its middle frame with the localisation map on top (jet colour map).
-
-    frames: ``(B, C, T, H, W)`` (any range: each frame is min-max scaled for display); maps: ``(B, h, w)``
-    (upsampled bilinearly to ``H x W`` and min-max scaled per clip). Returns the written paths.
-    """
-    import numpy as np
-    from matplotlib import colormaps
-    from PIL import Image
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    middle = frames[:, :, frames.shape[2] // 2].float()  # (B, C, H, W)
-    heat = F.interpolate(maps[:, None].float(), size=middle.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    paths = []
-    for i in range(middle.shape[0]):
-        image = middle[i]
-        image = (image - image.min()) / (image.max() - image.min()).clamp_min(1e-6)
-        if image.shape[0] == 1:
-            image = image.expand(3, -1, -1)
-        h = heat[i]
-        h = (h - h.min()) / (h.max() - h.min()).clamp_min(1e-6)
-        colour = torch.from_numpy(colormaps["jet"](h.numpy())[..., :3]).permute(2, 0, 1).float()
-        blended = ((1 - alpha) * image[:3] + alpha * colour).clamp(0, 1)
-        pixels = (blended.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        name = names[i] if names is not None else f"localisation_{i:03d}"
-        path = out / f"{name}.png"
-        Image.fromarray(pixels).save(path)
-        paths.append(path)
-    return paths
+        return localisation_maps(tokens, self.video_head, self.embed_audio(audio))  # heads.py: AVENetHead's too

@@ -26,7 +26,7 @@ from ..backbones import Backbone, create_backbone
 from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, ViewSpec
 from ..errors import UserError
-from ..heads import ProjectionHead
+from ..heads import EmbeddingPairHead, ProjectionHead
 from ..losses.audio_visual import cross_modal_nce, in_video_sync_nce
 from .base import Method, StepInfo
 from ..transforms.audio import build_audio_transform
@@ -134,6 +134,19 @@ class AVID(AudioVisualMethod):
         head = {"num_layers": h.proj_layers, "batch_norm": h.proj_batch_norm}
         self.video_head = ProjectionHead(self.backbone.num_features, h.proj_hidden_dim, h.proj_dim, **head)
         self.audio_head = ProjectionHead(self.audio_backbone.num_features, h.proj_hidden_dim, h.proj_dim, **head)
+
+    def extra_encoders(self) -> dict[str, tuple[Any, str, dict[str, Any]]]:
+        """The audio tower and both projections (``encoder_av_head.pt``, read by ``videossl eval av-retrieval`` /
+        ``av-sync`` to score pairs without the method class)."""
+        h = self.hparams
+        kwargs = {"video_dim": self.backbone.num_features, "audio_dim": self.audio_backbone.num_features,
+                  "hidden_dim": int(h.proj_hidden_dim), "proj_dim": int(h.proj_dim), "num_layers": int(h.proj_layers),
+                  "batch_norm": bool(h.proj_batch_norm),
+                  "audio": {"audio_rate": int(h.audio_rate), "audio_seconds": float(h.audio_seconds), "n_mels": int(h.n_mels)}}
+        with torch.random.fork_rng(devices=[]):  # the throwaway init of the replaced layers draws no training RNG
+            head = EmbeddingPairHead(**kwargs)
+        head.video_head, head.audio_head = self.video_head, self.audio_head  # shared: the saved weights are the method's
+        return {**super().extra_encoders(), "av_head": (head, "avid_embedding", kwargs)}
 
     def embed_video(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` -> unit ``(B, proj_dim)``."""
