@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import UserError
+
 # The one version string: pyproject.toml reads it (``[tool.setuptools.dynamic]``), ``videossl --version`` prints it.
 __version__ = "0.1.0"
 
@@ -21,8 +23,6 @@ def recipes_dir() -> Path:
 def resolve_recipe(recipe: str | Path) -> Path:
     """A recipe path, or a bare name (``simclr_synthetic_tiny3d``, ``eval/ucf101_linear``) looked up in
     :func:`recipes_dir`. Shared by every command that takes a recipe (pretrain, plan, bench, viz)."""
-    from .errors import UserError
-
     path = Path(recipe)
     if path.is_file():
         return path

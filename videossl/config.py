@@ -18,6 +18,8 @@ from .data.config import DataConfig, DataSourceConfig, SyntheticConfig  # noqa: 
 from .errors import UserError
 from .methods.base import MethodConfig  # noqa: F401  (re-exported: the base of every method's section)
 from .reference import ReferenceConfig
+from .config_checks import check_pretrain_config, check_settings, schema_rules
+from .methods import METHODS
 
 
 @dataclass
@@ -224,8 +226,6 @@ def merge_into_schema(schema: Any, *layers: tuple[DictConfig, str]) -> DictConfi
 def load_config(schema: Any, recipe: str | Path | None = None, overrides: list[str] | None = None) -> DictConfig:
     """A typed config from a dataclass ``schema`` (class or instance), a YAML recipe and overrides; a schema with a
     table in ``config_checks.SCHEMA_RULES`` (the eval configs) is range-checked."""
-    from .config_checks import check_settings, schema_rules
-
     instance = schema() if isinstance(schema, type) else schema
     cfg = merge_into_schema(instance, (read_yaml(recipe), str(recipe or "")), (parse_overrides(overrides or []), "overrides"))
     check_settings(cfg, schema_rules(type(instance)))  # the eval configs' ranges (config_checks.SCHEMA_RULES)
@@ -237,9 +237,6 @@ def load_pretrain_config(recipe: str | Path | None, overrides: list[str] | None 
     """The full pretraining config: the method's dataclass is picked by ``method.name``. Every setting is
     range-checked (``config_checks``); ``hardware=False`` skips checking that ``train.accelerator`` exists here
     (for reading a finished run's config on another machine)."""
-    from .config_checks import check_pretrain_config
-    from .methods import METHODS
-
     file_cfg, cli_cfg = read_yaml(recipe), parse_overrides(overrides or [])
     name = OmegaConf.select(cli_cfg, "method.name") or OmegaConf.select(file_cfg, "method.name") or "simclr"
     if name not in METHODS:

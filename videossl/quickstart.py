@@ -19,6 +19,11 @@ from omegaconf import DictConfig
 from . import recipes_dir
 from .errors import UserError
 from .eval.synthetic_protocol import EVAL_OVERRIDES, SUPERVISED_OVERRIDES, eval_data_overrides, write_random_init
+from .config import load_pretrain_config
+from .engine.trainer import pretrain
+from .eval.config import load_eval_config
+from .eval.finetune import run_finetune
+from .eval.frozen import run_frozen_protocols
 
 QUICKSTART_RECIPE = recipes_dir() / "simclr_synthetic_tiny3d.yaml"
 
@@ -26,12 +31,6 @@ QUICKSTART_RECIPE = recipes_dir() / "simclr_synthetic_tiny3d.yaml"
 def run_quickstart(overrides: list[str] | None = None, out_dir: str | Path = "runs/quickstart",
                    supervised: bool = True, eval_overrides: list[str] | None = None) -> dict:
     """Run the quickstart; ``overrides`` change the pretraining recipe, ``eval_overrides`` the evaluation."""
-    from .config import load_pretrain_config
-    from .engine.trainer import pretrain
-    from .eval.config import load_eval_config
-    from .eval.finetune import run_finetune
-    from .eval.frozen import run_frozen_protocols
-
     out = Path(out_dir)
     cfg = load_pretrain_config(QUICKSTART_RECIPE, [f"train.run_dir={out / 'pretrain'}", "train.resume=auto",
                                                    *(overrides or [])])

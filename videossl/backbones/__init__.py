@@ -20,6 +20,8 @@ from . import audio, dpc_resnet, framewise, pytorchvideo_video, torchvision_vide
 from .base import Backbone
 from .dpc_aggregate import DPCAggregate
 from .tiny import TinyResNet3d
+from ..loading import ENCODER_KEYS, describe_payload, file_kind, read_torch_file, sibling_hint
+from .residual import INPUT_TRANSFORMS
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
     # tiny variants: CPU tests, quickstart, smoke training
@@ -118,8 +120,6 @@ def create_backbone(name: str, channels_last: bool = False, compile: bool = Fals
     and ``compile`` are the run-time options of ``Backbone.set_runtime_options``; ``input_transform="residual"``
     feeds the network residual frames (``residual.py``).
     """
-    from .residual import INPUT_TRANSFORMS
-
     if input_transform not in INPUT_TRANSFORMS:
         raise UserError(f"backbone input_transform '{input_transform}' is not one of {', '.join(INPUT_TRANSFORMS)}")
     if name not in BACKBONES:
@@ -191,8 +191,6 @@ def save_encoder(path: str | Path, backbone: Backbone, name: str, kwargs: dict[s
 def encoder_clip(path: str | Path) -> dict[str, Any]:
     """The ``clip`` record of an ``encoder.pt`` (``{}`` for files written before it existed or unreadable ones;
     ``load_encoder`` reports those)."""
-    from ..loading import read_torch_file
-
     try:
         payload = read_torch_file(path, "encoder file", mmap=True, verify=False)
     except Exception:  # load_encoder gives the user-facing error
@@ -209,8 +207,6 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Backbone:
     torch file without videossl's keys, a training checkpoint ``last.ckpt``) is a ``UserError`` on one line saying
     what the file is (``videossl.loading``).
     """
-    from ..loading import ENCODER_KEYS, describe_payload, file_kind, read_torch_file, sibling_hint
-
     path = Path(path)
     payload = read_torch_file(path, "encoder file", map_location=map_location)
     kind = file_kind(payload)

@@ -18,6 +18,7 @@ import torch
 from videossl.errors import UserError
 
 from .base import Backbone
+from . import load_encoder
 
 EXPORT_FORMATS = ("torchvision", "pytorchvideo", "transformers")
 
@@ -65,8 +66,6 @@ def export_transformers(backbone: Backbone, out: str | Path) -> Path:
 
 def export_encoder(encoder_path: str | Path, to: str, out: str | Path) -> Path:
     """Load ``encoder.pt`` (``save_encoder`` format) and write it in library format ``to`` at ``out``."""
-    from . import load_encoder
-
     if not Path(encoder_path).is_file():
         raise UserError(f"encoder file not found: {encoder_path}")
     backbone = load_encoder(encoder_path)

@@ -13,6 +13,7 @@ import torch
 
 from ..errors import UserError
 from ..files import WriteError, torch_save
+from ..loading import describe_payload, file_kind, read_torch_file, sibling_hint
 
 # what a videossl training checkpoint says it is (``state["format"]``); encoder files say "videossl-encoder"
 CHECKPOINT_FORMAT = "videossl-checkpoint-v1"
@@ -39,8 +40,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     another format, a pickle that would run code (refused, never executed), a torch file without videossl's keys,
     or a videossl encoder file (``encoder.pt``) given where a checkpoint (``last.ckpt``) belongs
     (``videossl.loading``)."""
-    from ..loading import describe_payload, file_kind, read_torch_file, sibling_hint
-
     path = Path(path)
     payload = read_torch_file(path, "checkpoint", error=CheckpointError, map_location=map_location)
     kind = file_kind(payload)

@@ -29,6 +29,10 @@ from .optim import apply_schedules, build_optimizer
 from .run_dir import check_resume, resolve_run_dir
 from .run_logger import RunLogger, plot_metrics
 from ..transforms.video import VIDEO_MEAN, VIDEO_STD
+from .. import __version__
+from ..backbones.base import Backbone
+from ..backbones.residual import ResidualInput
+from ..backbones.video_vit import VideoTransformer
 
 log = logging.getLogger("videossl.train")
 
@@ -333,8 +337,6 @@ def _write_encoders(method: Any, run_dir: Path, cfg: DictConfig) -> None:
 
 def checkpoint_label(cfg: DictConfig, world_size: int) -> dict[str, Any]:
     """What a checkpoint says about itself besides its config (``videossl info``-style fields)."""
-    from .. import __version__
-
     return {"method": str(cfg.method.name), "backbone": str(cfg.backbone.name), "videossl_version": __version__,
             "torch_version": str(torch.__version__), "world_size": int(world_size),
             "written": datetime.now().isoformat(timespec="seconds")}
@@ -374,9 +376,6 @@ def apply_runtime_options(method: torch.nn.Module, train_cfg: DictConfig) -> Non
     """The GPU-path options of ``train``: ``compile`` and ``channels_last`` go to every backbone the method owns
     (its encoder and EMA teachers; ``Backbone.set_runtime_options``), ``activation_checkpointing`` to the
     trained ViT encoder. An option a backbone cannot use is skipped with a logged reason; numbers are unchanged."""
-    from ..backbones.base import Backbone
-    from ..backbones.residual import ResidualInput
-
     compile_ = bool(train_cfg.compile)
     if compile_ and not hasattr(torch, "compile"):
         log.warning("train.compile: this torch has no torch.compile; running eagerly")
@@ -388,8 +387,6 @@ def apply_runtime_options(method: torch.nn.Module, train_cfg: DictConfig) -> Non
         if train_cfg.channels_last and not any(b.memory_format is not None for b in backbones):
             log.info("train.channels_last: not used, the backbone has no convolutions that gain from it")
     if train_cfg.activation_checkpointing:
-        from ..backbones.video_vit import VideoTransformer
-
         encoder = getattr(method.backbone, "inner", method.backbone)
         if isinstance(encoder, VideoTransformer):
             encoder.activation_checkpointing = True
