@@ -41,7 +41,7 @@ CROP = 32  # every crop of the rehearsal (pixels); other pixel sizes keep their 
 TINY = {"r3d_18": "tiny_r3d", "r2plus1d_18": "tiny_r3d", "mc3_18": "tiny_r3d", "slow_r50": "tiny_r3d",
         "r2plus1d_r50": "tiny_r3d", "r2d3d_18": "tiny_r3d", "r2d3d_34": "tiny_r3d", "resnet18": "tiny_r2d",
         "timesformer_b16": "tiny_timesformer", "videomae_vit_b16": "tiny_videomae",
-        "audio_resnet18": "tiny_audio_resnet", "cpc_encoder": "tiny_cpc_encoder"}
+        "videomae_vit_l16": "tiny_videomae", "audio_resnet18": "tiny_audio_resnet", "cpc_encoder": "tiny_cpc_encoder"}
 TINY.update({tiny: tiny for tiny in set(TINY.values())})  # a recipe already on a tiny backbone keeps it
 # method settings that are pixel sizes of a view (scaled with the crop)
 METHOD_PIXELS = ("broad_crop_size", "local_size")
