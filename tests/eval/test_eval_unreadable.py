@@ -39,7 +39,7 @@ def with_corrupt_mp4(colour_folder_dataset, tmp_path):
     assert [p.name for p in reds] == ["v_red_g00_c01.mp4", "v_red_g01_c01.mp4"]
     data = reds[0].read_bytes()
     corrupt = root / "test" / "red" / "v_red_g00_c02.mp4"
-    corrupt.write_bytes(data[: len(data) // 3])  # the moov box (at the end of PyAV's MP4s) is lost
+    corrupt.write_bytes(data[: len(data) // 3])  # an interrupted download: the index is there, most frames are not
     return root, corrupt
 
 

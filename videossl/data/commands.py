@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import NamedTuple
+
+import torch
+from tqdm import tqdm
 
 from videossl.data.datasets import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, read_dataset
 from videossl.data.decode import DecodeError, create_decoder
@@ -102,8 +108,6 @@ def check_file(path: str, decoder_name: str) -> str | None:
 
 
 def _check_worker(connection, decoder_name: str) -> None:
-    import torch
-
     torch.set_num_threads(1)
     while True:
         path = connection.recv()
@@ -117,9 +121,6 @@ def check_files(paths: list[str], decoder_name: str = "decord", timeout: float =
     """``{path: reason}`` for every bad file. Each file is checked in a worker process; a worker that
     spends more than ``timeout`` seconds on one file is killed and the file reported as hanging (``timeout``
     0: no limit, as ``data.decode_timeout_s=0``)."""
-    import multiprocessing
-
-    from tqdm import tqdm
 
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
@@ -155,8 +156,6 @@ def check_files(paths: list[str], decoder_name: str = "decord", timeout: float =
                     process.join()
                     pool[slot] = start_worker()
                     bar.update()
-            from multiprocessing.connection import wait
-
             busy = [w[1] for w in pool if w[2] is not None]
             if busy and not any(w[2] is None and pending for w in pool):
                 wait(busy, timeout=0.05)
@@ -224,9 +223,6 @@ def prepare_dataset(items: list[Item], out: str | Path, short_side: int | None =
                     gop: int = 16, crf: int = 23, audio: bool = True, workers: int = 2, timeout: float = 600,
                     progress: bool = True) -> dict[str, str]:
     """Re-encode ``items`` under ``out`` in parallel and write ``out/manifest.csv``; ``{path: error}``."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm import tqdm
 
     if shutil.which("ffmpeg") is None:
         raise UserError("prepare needs the ffmpeg binary on PATH (e.g. `sudo apt-get install ffmpeg`)")

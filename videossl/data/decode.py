@@ -33,6 +33,8 @@ warning per reason.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import math
 import os
@@ -41,6 +43,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
+import av
 import numpy as np
 import torch
 
@@ -118,8 +121,6 @@ def clamp_indices(indices: Sequence[int], num_frames: int) -> np.ndarray:
 
 
 def _open_pyav(path: Path):
-    import av
-
     try:
         return av.open(str(path), metadata_errors="ignore")
     except Exception as error:  # av raises many FFmpegError subclasses; all mean "unreadable"
@@ -192,8 +193,6 @@ def _count_and_first_frame(container, stream, count: bool, decode: bool):
     """``(video packets, first decoded frame)``: counts the packets only when ``count`` (else 0), decodes the
     first frame only when ``decode`` (else ``None``); stops as soon as both are done. An undecodable first frame
     gives ``None``: the frame calls report what is wrong with the file."""
-    import av
-
     if not count and not decode:
         return 0, None
     packets, first = 0, None if decode else False
@@ -239,8 +238,6 @@ def _fit_audio(wave: np.ndarray | torch.Tensor, wave_start: float, start: float,
 def audio_with_pyav(path: str | os.PathLike, start: float, end: float, sample_rate: int) -> torch.Tensor:
     """Mono float32 ``(1, round((end - start) * sample_rate))`` audio between ``start`` and ``end``
     seconds of the video clock, resampled with PyAV's (libswresample) resampler; zero-padded outside."""
-    import av
-
     path = check_file(path)
     length = max(0, round((end - start) * sample_rate))
     with _open_pyav(path) as container:
@@ -366,8 +363,6 @@ def frames_with_pyav(path: Path, meta: VideoMeta, unique: np.ndarray, short_side
                      info: StreamInfo | None = None, indexes: IndexCache | None = None) -> torch.Tensor:
     """See :class:`PyAVDecoder`. ``unique``: sorted distinct in-range indices; ``info``: the file's
     :class:`StreamInfo` (read here when not given); ``indexes``: a cache for the presentation-order index."""
-    import av
-
     if info is None:
         info = inspect_with_pyav(path)[1]
     height, width = short_side_size(info.coded_height, info.coded_width, short_side)  # resized before turning
@@ -616,9 +611,6 @@ def release_free_heap() -> bool:
 
     FFmpeg and decord allocate and free many frame-sized buffers; glibc keeps freed chunks mapped, so RSS creeps up
     (fragmentation) although nothing is leaked. Trimming before a sample separates that from a real leak."""
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim(0)

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from videossl.errors import UserError
 
@@ -75,8 +76,6 @@ def make_speaker_set(root: str | Path, num_speakers: int = 8, utterances: int = 
     table = speakers(num_speakers, seed)
     jobs = [(s, k) for s in table for k in range(utterances)]
     if progress:
-        from tqdm import tqdm
-
         jobs = tqdm(jobs, desc="espeak-ng utterances")
     for spk, k in jobs:
         folder = root / spk["name"]

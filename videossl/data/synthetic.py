@@ -31,16 +31,21 @@ Layout under ``root`` (see :func:`make_synthetic`)::
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import contextlib
 import math
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import av
 import numpy as np
+from tqdm import tqdm
 
 from videossl.data.synthetic_scenes import CLASSES, IRREVERSIBLE, SAMPLE_RATE, render_video
 from videossl.errors import UserError
@@ -172,8 +177,6 @@ def build_atomically(root: str | os.PathLike, marker: str, what: str, build: Cal
 def _run_jobs(jobs: list, root: Path, size: int, fps: int, seed: int, workers: int, progress: bool,
               render: Callable | None = None, desc: str = "synthetic videos") -> None:
     """``render(job, root, size, fps, seed)`` for every job (default ``_render_job``), in ``workers`` processes."""
-    from tqdm import tqdm
-
     render = render or _render_job
     bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not progress)
     if workers <= 1:
@@ -181,9 +184,6 @@ def _run_jobs(jobs: list, root: Path, size: int, fps: int, seed: int, workers: i
             render(job, str(root), size, fps, seed)
             bar.update()
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         # fork: workers start instantly and inherit the imports (numpy, av); spawn where fork is absent
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
@@ -253,7 +253,7 @@ def ensure_cached(root: str | os.PathLike | None, params: dict, prefix: str,
 def _exclusive_lock(path: Path):
     """An exclusive ``flock`` on ``path`` for the ``with`` body (no-op where ``fcntl`` does not exist)."""
     try:
-        import fcntl
+        import fcntl  # optional: POSIX only
     except ImportError:  # not POSIX: no cross-process lock; ensure_synthetic's rename fallback still applies
         yield
         return
@@ -291,8 +291,6 @@ def write_video(
     ``ffv1`` + ``gray`` in ``.mkv`` for true grayscale. gop: keyframe interval in frames.
     threads: encoder threads (0 = FFmpeg's choice; 1 when many processes encode at once).
     """
-    import av
-
     path = Path(path)
     frames = np.asarray(frames, dtype=np.uint8)
     gray_input = frames.ndim == 3
@@ -301,8 +299,6 @@ def write_video(
     height, width = frames.shape[1:3]
     # PyAV wants a Fraction-like rate; integer fps is the common case and keeps the time base exact.
     rate = int(fps) if float(fps).is_integer() else fps
-    from fractions import Fraction
-
     options = {} if crf is None or codec != "libx264" else {"crf": str(crf)}
     # faststart: the index (moov) goes first, so a truncated file still opens and shows as truncated
     muxer_options = {"movflags": "faststart"} if path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
@@ -329,8 +325,6 @@ def write_video(
 
 def _encode_audio(container, stream, wave: np.ndarray, sample_rate: int) -> None:
     """AAC encoders take fixed-size frames (1024 samples); the last one may be shorter."""
-    import av
-
     chunk = stream.codec_context.frame_size or 1024
     wave = np.clip(wave, -1.0, 1.0)
     for start in range(0, len(wave), chunk):

@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import numpy as np
 import torch
 
@@ -170,8 +171,6 @@ def build_pts_index(container, stream) -> PtsIndex | None:
     """Demux (no decode) every packet of ``stream`` and index the frames by presentation timestamp. ``None`` when
     the packets carry no timestamps (then frames can only be counted from the start). A demux error ends the scan
     (a truncated file keeps the frames before the damage). The container is left at the end of the file."""
-    import av
-
     stamps: list[int] = []
     keyframe: list[bool] = []
     try:
@@ -237,8 +236,6 @@ class FrameWalk:
 
     def seek(self, key_pos: int) -> int:
         """Start a pass at ``index.keys[key_pos]`` (``-1``: the start of the file); returns its frame index."""
-        import av
-
         self.count = 0
         if key_pos >= 0 and self.index is not None:
             first = int(self.index.keys[key_pos])
@@ -287,8 +284,6 @@ class RGBConverter:
         return self.last[1]
 
     def _through_graph(self, frame) -> np.ndarray:
-        import av
-
         key = (frame.width, frame.height, frame.format.name)
         if key not in self.graphs:
             graph = av.filter.Graph()

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import torch
+from sklearn.svm import LinearSVC
 from torch import nn
 
 from .metrics import average_view_scores, topk_accuracy
@@ -91,8 +92,6 @@ def train_linear_svm(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     then ``LinearSVC(C=svm_regularization)``, test decision values averaged over each video's crops.
     features: ``(N, D)``; labels: ``(N,)``. Classes absent from training are never predicted.
     """
-    from sklearn.svm import LinearSVC
-
     features = features.float()
     mean = features.mean(dim=0)
     std = features.std(dim=0, unbiased=False).clamp_min(1e-6)

@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
+from sklearn.manifold import TSNE
 
 from videossl.files import make_dir, save_figure, write_text
 
@@ -79,12 +81,10 @@ def plot_tsne(features: torch.Tensor, labels: torch.Tensor, class_names: Sequenc
 
     At most ``max_points`` points (a seeded random subset) keep it to seconds on a CPU.
     """
-    import matplotlib
+    import matplotlib  # lazy: pyplot's backend is fixed at its first import, so Agg is chosen right before it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-    from sklearn.manifold import TSNE
 
     path = Path(path)
     make_dir(path.parent, "output directory")

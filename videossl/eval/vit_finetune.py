@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from videossl.errors import UserError
 
@@ -83,8 +84,6 @@ def set_drop_path(backbone: nn.Module, rate: float) -> int:
     """
     if rate <= 0.0:
         return 0
-    from torchvision.ops import StochasticDepth
-
     blocks = [module for module in backbone.modules() if isinstance(getattr(module, "drop_path", None), nn.Module)]
     if not blocks:
         raise UserError(f"finetune.drop_path: {type(backbone).__name__} has no blocks with a drop_path module "
