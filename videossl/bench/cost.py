@@ -16,15 +16,12 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
-from .measure import main_of, meta_flops, run_in_fresh_process
-from .peers import StepSpec
+from .measure import main_of, meta_flops, rss_growth_mb, run_in_fresh_process, synchronize
+from .peers import StepSpec, build_runner
 
 
 def _cost_child(spec: StepSpec, threads: int, steps: int, max_step_s: float) -> dict[str, Any]:
     import torch
-
-    from .measure import rss_growth_mb, synchronize
-    from .peers import build_runner
 
     torch.set_num_threads(threads)
     runner = build_runner("ours", spec)

@@ -19,13 +19,19 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from videossl.data import sampling
+from videossl.data.datasets import DatasetIndex, VideoEntry
+from videossl.data.decode import available_decoders, create_decoder
+from videossl.data.sampling import ViewSpec
+from videossl.data.synthetic import ensure_synthetic
+from videossl.data.video_dataset import VideoDataset
+from videossl.errors import UserError
+
 CASES = ("one", "rho2", "svt", "clip_audio")
 AUDIO_RATE = 16000
 
 
 def _our_sampler(case: str):
-    from videossl.data import sampling
-
     return {
         "one": lambda: sampling.RandomClipSampler(num_frames=8, stride=4),
         "rho2": lambda: sampling.RhoClipSampler(rho=2, num_frames=8, stride=8),
@@ -40,10 +46,6 @@ def _to_clip(frames):
 
 
 def bench_ours(paths: list[str], case: str, decoder: str, budget_s: float) -> dict:
-    from videossl.data.datasets import DatasetIndex, VideoEntry
-    from videossl.data.video_dataset import VideoDataset
-    from videossl.data.sampling import ViewSpec
-
     index = DatasetIndex([VideoEntry(p, 0) for p in paths], ["all"])
     spec = ViewSpec(_our_sampler(case), {"clip": _to_clip, "global": _to_clip, "local": _to_clip,
                                          "audio": lambda wave: wave}, AUDIO_RATE if case == "clip_audio" else None)
@@ -111,8 +113,6 @@ def bench_pytorchvideo(paths: list[str], case: str, fps: float, budget_s: float)
 
 def full_decode_fps(paths: list[str], decoder_name: str) -> float:
     """Frames per second when a decoder decodes every frame of every file (the ceiling)."""
-    from videossl.data.decode import create_decoder
-
     decoder = create_decoder(decoder_name)
     frames, started = 0, time.perf_counter()
     for path in paths:
@@ -169,10 +169,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import torch
-
-    from videossl.data.decode import available_decoders, create_decoder
-    from videossl.data.synthetic import ensure_synthetic
-    from videossl.errors import UserError
 
     torch.set_num_threads(1)
     decoders = args.decoders.split(",") if args.decoders else available_decoders()

@@ -14,13 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from .peers import method_batch
+from videossl.methods import METHODS, StepInfo
 
 
 def build_method(cfg: Any, device: str = "meta"):
     """``METHODS[cfg.method.name](cfg)`` built on ``device`` (``meta``: shapes only, no weights), in train mode."""
     import torch
-
-    from videossl.methods import METHODS
 
     with torch.device(device):
         return METHODS[cfg.method.name](cfg).train()
@@ -30,8 +29,6 @@ def count_step_flops(method: Any, batch: dict[str, Any]) -> dict[str, float]:
     """``{"forward", "backward", "total"}`` model FLOPs of one training step of ``method`` on ``batch`` (the
     method's parameters and the batch on one device, ``meta`` or a real one)."""
     from torch.utils.flop_counter import FlopCounterMode
-
-    from videossl.methods import StepInfo
 
     forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
     with forward:

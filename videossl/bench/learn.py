@@ -45,6 +45,14 @@ from videossl import recipes_dir
 from videossl.errors import UserError
 
 from .learn_cache import backbone_tag, cached_top1, with_num_test  # noqa: F401  (with_num_test: tests use learn.*)
+from videossl.config import load_pretrain_config, to_yaml
+from videossl.engine.checkpoint import load_checkpoint
+from videossl.engine.run_logger import read_metrics
+from videossl.engine.trainer import pretrain
+from videossl.eval.config import load_eval_config
+from videossl.eval.frozen import run_frozen_protocols
+from videossl.eval.synthetic_protocol import EVAL_OVERRIDES, eval_data_overrides, write_random_init
+from .learn_audio import bench_audio
 
 RECIPES_DIR = recipes_dir()
 SYNTHETIC_GLOB = "*_synthetic_*.yaml"
@@ -102,8 +110,6 @@ def recipe_overrides(tiny: bool, out: Path, epochs: int | None, max_steps: int |
 
 def check_recipes(recipes: list[Path], overrides: list[str]) -> None:
     """Load every recipe with the overrides; raise ``UserError`` naming the first that is invalid or not synthetic."""
-    from videossl.config import load_pretrain_config
-
     for recipe in recipes:
         cfg = load_pretrain_config(recipe, overrides)
         if cfg.data.format != "synthetic":
@@ -112,8 +118,6 @@ def check_recipes(recipes: list[Path], overrides: list[str]) -> None:
 
 def eval_overrides(tiny: bool) -> list[str]:
     """The quickstart's test views and linear-probe settings (tiny: one view, 5 epochs), no plots or bars."""
-    from videossl.eval.synthetic_protocol import EVAL_OVERRIDES
-
     return list(EVAL_OVERRIDES) + (TINY_EVAL if tiny else []) + ["linear.tsne=false", "progress=false"]
 
 
@@ -124,8 +128,6 @@ def eval_overrides(tiny: bool) -> list[str]:
 
 def _checkpoint_step(run_dir: Path) -> int:
     """Optimizer steps done by the run in ``run_dir`` (0 when it has no checkpoint yet)."""
-    from videossl.engine.checkpoint import load_checkpoint
-
     ckpt = run_dir / "last.ckpt"
     return int(load_checkpoint(ckpt)["step"]) if ckpt.is_file() else 0
 
@@ -152,9 +154,6 @@ def pretrain_timed(cfg: Any) -> tuple[Path, float, int]:
     """
     import yaml
 
-    from videossl.config import to_yaml
-    from videossl.engine.trainer import pretrain
-
     run_dir = Path(cfg.train.run_dir)
     saved = run_dir / "config.yaml"
     if (run_dir / "last.ckpt").is_file() and saved.is_file():
@@ -176,9 +175,6 @@ def pretrain_timed(cfg: Any) -> tuple[Path, float, int]:
 
 def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, float]:
     """Linear probe and kNN top-1 of ``encoder`` (an ``encoder.pt`` path or ``random:<backbone>``)."""
-    from videossl.eval.config import load_eval_config
-    from videossl.eval.frozen import run_frozen_protocols
-
     ecfg = load_eval_config(encoder, None, overrides + [f"out_dir={out_dir}"])
     results = run_frozen_protocols(ecfg, ("linear", "knn"))
     return {"linear_top1": float(results["linear"]["top1"]), "knn_top1": float(results["knn"]["top1"]),
@@ -189,8 +185,6 @@ def frozen_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, 
 
 def final_loss(run_dir: Path) -> float | None:
     """The last logged training loss of a run (``metrics.csv``), or None."""
-    from videossl.engine.run_logger import read_metrics
-
     path = run_dir / "metrics.csv"
     rows = read_metrics(path) if path.is_file() else []
     losses = [r["loss"] for r in rows if r.get("loss") not in (None, "")]
@@ -209,11 +203,6 @@ def bench_recipe(recipe: Path, overrides: list[str], tiny: bool, out: Path, num_
     """Pretrain one recipe, evaluate it and random init with the same geometry -> one table row.
 
     ``num_test``: videos in the evaluation's synthetic test split (None: the recipe's own)."""
-    from videossl.config import load_pretrain_config
-    from videossl.eval.synthetic_protocol import eval_data_overrides, write_random_init
-
-    from .learn_audio import bench_audio
-
     name = recipe.stem
     cfg = load_pretrain_config(recipe, [*overrides, f"train.run_dir={out / name / 'pretrain'}", "train.resume=auto"])
     run_dir, minutes, steps = pretrain_timed(cfg)

@@ -8,6 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .learn_cache import backbone_tag, cached_top1, with_num_test
+from videossl.backbones import create_backbone, save_encoder
+from videossl.eval.audio import load_audio_eval_config, run_audio_linear
+from videossl.eval.synthetic_protocol import eval_data_overrides
 
 TINY_AUDIO_EVAL = ["data.num_windows=1", "linear.epochs=5", "data.batch_size=4"]
 # AudioEvalDataConfig keys the video evaluation's data overrides share with it (the synthetic sets themselves).
@@ -20,8 +23,6 @@ def audio_eval_overrides(cfg, tiny: bool, num_test: int | None = None) -> list[s
     """Audio-probe overrides: the synthetic root and sizes of the video evaluation (the quickstart's
     ``eval_data_overrides``, test split resized to ``num_test`` like the video one), the run's audio rate, mel
     bands and window length, the run's seed."""
-    from videossl.eval.synthetic_protocol import eval_data_overrides
-
     data = with_num_test(eval_data_overrides(cfg), num_test)
     shared = [o for o in data if o.startswith(AUDIO_SHARED_DATA)]
     audio = [f"data.{key}={cfg.method[name]}" for name, key in AUDIO_METHOD_KEYS if name in cfg.method]
@@ -32,8 +33,6 @@ def write_random_audio_init(ssl_audio: Path, seed: int, out: Path) -> Path:
     """The audio backbone of ``ssl_audio`` (name and kwargs as saved) at random init, seeded with ``seed``, as
     ``<out>/random-audio-<tag>/encoder_audio.pt`` (rewritten identically on every call, so its cache holds)."""
     import torch
-
-    from videossl.backbones import create_backbone, save_encoder
 
     payload = torch.load(ssl_audio, map_location="cpu", weights_only=True)
     name, kwargs = payload["backbone"], {k: v for k, v in payload["kwargs"].items() if k != "pretrained"}
@@ -62,8 +61,6 @@ def bench_audio(cfg, run_dir: Path, tiny: bool, out: Path, num_test: int | None 
 
 def audio_top1(encoder: str, overrides: list[str], out_dir: Path) -> dict[str, float]:
     """Audio linear-probe top-1 of ``encoder`` (an ``encoder_audio.pt`` path) on the synthetic audio tracks."""
-    from videossl.eval.audio import load_audio_eval_config, run_audio_linear
-
     result = run_audio_linear(load_audio_eval_config(encoder, None, overrides + [f"out_dir={out_dir}"]))
     return {"linear_top1": float(result["top1"]), "num_test": int(result["num_test"]),
             "num_classes": int(result["num_classes"])}

@@ -18,7 +18,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .peers import Runner, StepSpec, build_runner
+from .peers import Runner, StepSpec, build_config, build_runner
+from videossl.reliability.soak import rss_mb
+from .flops import training_step_flops
 
 
 def synchronize(device: str) -> None:
@@ -51,9 +53,6 @@ def meta_flops(spec: StepSpec) -> float:
     device: no memory and no compute, so it also sizes steps too big to run. SDPA is counted through its math
     decomposition (``4 B H N^2 d`` forward), which CPU runs would miss: FlopCounterMode has no formula for the
     CPU flash kernel. The counting is ``bench/flops.py``'s, which ``videossl plan`` shares."""
-    from .flops import training_step_flops
-    from .peers import build_config
-
     return training_step_flops(build_config(spec), spec.batch, spec.seed)["total"]
 
 
@@ -79,8 +78,6 @@ def rss_growth_mb(fn: Any) -> tuple[Any, float, float]:
     the resident set sampled every millisecond by a thread and the process's ``ru_maxrss`` (which catches
     short spikes, but only above the process's earlier peak), both minus the resident set before."""
     import threading
-
-    from videossl.reliability.soak import rss_mb
 
     before, peak_before = rss_mb(), _max_rss_mb()
     peak = [before]

@@ -21,6 +21,14 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from videossl.backbones import create_backbone
+from videossl.config import load_pretrain_config
+from videossl.data.build import build_dataset
+from videossl.data.loader import build_train_loader
+from videossl.engine.optim import build_optimizer
+from videossl.errors import UserError
+from videossl.methods import METHODS, StepInfo
+
 # method -> peers that implement it (any METHODS entry can be measured alone, without a peer)
 PEERS: dict[str, tuple[str, ...]] = {
     "simclr": ("pytorchvideo", "lightly"),
@@ -62,8 +70,6 @@ class Runner:
 
 
 def build_config(spec: StepSpec):
-    from videossl.config import load_pretrain_config
-
     overrides = [f"method.name={spec.method}", f"backbone.name={spec.backbone}", f"data.num_frames={spec.frames}",
                  f"data.crop_size={spec.crop}", f"train.batch_size={spec.batch}", *spec.overrides]
     return load_pretrain_config(None, overrides)
@@ -75,8 +81,6 @@ def autocast(spec: StepSpec):
     if spec.precision == "bf16-mixed":
         return torch.autocast(device_type=spec.device.split(":")[0], dtype=torch.bfloat16)
     if spec.precision not in ("32-true", "32"):
-        from videossl.errors import UserError
-
         raise UserError(f"bench train --precision: use 32-true or bf16-mixed, got {spec.precision}")
     return contextlib.nullcontext()
 
@@ -92,8 +96,6 @@ def make_views(spec: StepSpec, num_views: int) -> list:
 
 def _backbone(cfg, spec: StepSpec):
     """Our backbone, built exactly as ``Method.__init__`` builds it, with the run-time options."""
-    from videossl.backbones import create_backbone
-
     backbone = create_backbone(cfg.backbone.name, **dict(cfg.backbone.kwargs))
     return set_runtime_options(backbone, spec)
 
@@ -113,9 +115,6 @@ def method_batch(cfg, method, batch_size: int, device: str, seed: int = 0) -> di
     ``batch_size``, and integer tensors (labels, orders) are repeated. No decoding happens in the timed steps.
     """
     import torch
-
-    from videossl.data.build import build_dataset
-    from videossl.data.loader import build_train_loader
 
     data_cfg = cfg.data.copy()
     data_cfg.format, data_cfg.root, data_cfg.split = "synthetic", "", "pool"
@@ -149,9 +148,6 @@ def count_clips(batch: dict[str, Any]) -> int:
 
 def build_ours(spec: StepSpec) -> Runner:
     import torch
-
-    from videossl.engine.optim import build_optimizer
-    from videossl.methods import METHODS, StepInfo
 
     cfg = build_config(spec)
     torch.manual_seed(spec.seed)

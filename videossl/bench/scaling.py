@@ -22,6 +22,14 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from videossl import resolve_recipe
+from videossl.config import load_pretrain_config
+from videossl.data.build import build_dataset
+from videossl.data.loader import build_train_loader
+from videossl.engine.optim import build_optimizer
+from videossl.methods import METHODS, StepInfo
+from .peers import StepSpec, autocast, build_config, count_clips, method_batch
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -34,11 +42,6 @@ def ddp_worker(rank: int, world: int, spec_json: str, steps: int, threads: int) 
     import torch
     import torch.distributed as dist
     from torch import nn
-
-    from videossl.engine.optim import build_optimizer
-    from videossl.methods import METHODS, StepInfo
-
-    from .peers import StepSpec, autocast, build_config, count_clips, method_batch
 
     torch.set_num_threads(threads)
     spec = StepSpec(**json.loads(spec_json))
@@ -113,14 +116,6 @@ def ddp_throughput(spec: Any, world: int, steps: int, threads: int, timeout_s: f
 
 def loader_throughput(recipe: str, overrides: list[str], workers: int, batches: int) -> dict[str, Any]:
     """Clips/s of the recipe's training dataloader with ``workers`` workers, after its first batch."""
-    from videossl import resolve_recipe
-    from videossl.config import load_pretrain_config
-    from videossl.data.build import build_dataset
-    from videossl.data.loader import build_train_loader
-    from videossl.methods import METHODS
-
-    from .peers import count_clips
-
     cfg = load_pretrain_config(resolve_recipe(recipe), overrides)
     views = METHODS[cfg.method.name](cfg).views()
     dataset = build_dataset(cfg.data, views, split=cfg.data.split, seed=0)
@@ -137,8 +132,6 @@ def loader_throughput(recipe: str, overrides: list[str], workers: int, batches: 
 
 
 def run_scaling(args: argparse.Namespace, device: str) -> str:
-    from .peers import StepSpec
-
     spec = StepSpec(args.scaling_method, args.scaling_backbone, args.batch, args.frames, args.crop, device)
     steps = max(args.steps * args.repeats, 1)
     worlds = (1, 2)

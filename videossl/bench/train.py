@@ -28,6 +28,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from videossl import resolve_recipe
+from videossl.backbones import BACKBONES
+from videossl.config import load_pretrain_config
+from videossl.engine.trainer import pretrain
+from videossl.errors import UserError
+from videossl.methods import METHODS
+from .cost import run_cost
+from .measure import meta_flops, peak_memory_mb, step_flops, time_interleaved
+from .peers import PEERS, StepSpec, build_runner
+from .scaling import run_scaling
+
 PARTS = ("step", "e2e", "scaling", "cost")
 DEFAULT_METHODS = ("simclr", "byol", "simsiam", "barlow_twins", "vicreg")
 H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM datasheet: 989 TFLOP/s bf16 dense tensor cores
@@ -46,9 +57,6 @@ def bench_step(spec: Any, peers: list[str], steps: int, repeats: int, threads: i
                peak_tflops: float, memory_peers: bool = True) -> list[dict[str, Any]]:
     """One row per implementation of ``spec``: seconds/step (median, interleaved), clips/s, peak MB; ours also
     gets FLOPs/step, TFLOP/s and MFU."""
-    from .measure import meta_flops, peak_memory_mb, step_flops, time_interleaved
-    from .peers import PEERS, build_runner
-
     impls = ["ours"] + [p for p in peers if p in PEERS.get(spec.method, ())]
     runners = [build_runner(impl, spec) for impl in impls]
     seconds = time_interleaved(runners, spec.device, steps, repeats)
@@ -93,10 +101,6 @@ def bench_e2e(recipe: str, steps: int, overrides: list[str], log_every: int = 5)
     ``data_wait`` per logged window, its mean over all windows and over the windows after the first (which
     includes starting the workers), and clips/s."""
     import csv
-
-    from videossl import resolve_recipe
-    from videossl.config import load_pretrain_config
-    from videossl.engine.trainer import pretrain
 
     with tempfile.TemporaryDirectory(prefix="videossl-bench-e2e-") as tmp:
         cfg = load_pretrain_config(resolve_recipe(recipe), [
@@ -167,10 +171,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> list[str]:
-    from videossl.backbones import BACKBONES
-    from videossl.errors import UserError
-    from videossl.methods import METHODS
-
     parts = [p for p in args.parts.split(",") if p]
     bad = [p for p in parts if p not in PARTS]
     if bad:
@@ -199,8 +199,6 @@ def apply_tiny(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from .peers import StepSpec
 
     if args.tiny:
         apply_tiny(args)
@@ -237,14 +235,10 @@ def run(args: argparse.Namespace) -> int:
         print(table, flush=True)
         sections.append(f"## End-to-end data wait\n\n{table}")
     if "scaling" in parts:
-        from .scaling import run_scaling
-
         text = run_scaling(args, device)
         print(text, flush=True)
         sections.append(text)
     if "cost" in parts:
-        from .cost import run_cost
-
         text = run_cost(args, device, precision)
         print(text, flush=True)
         sections.append(text)
