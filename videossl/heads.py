@@ -334,11 +334,87 @@ class EmbeddingPairHead(nn.Module):
         return v @ F.normalize(self.audio_head(audio_features), dim=-1).T
 
 
+# ---- BraVe's projector and predictor (Recasens et al., ICCV 2021; google-deepmind/brave modules.py) ----
+
+
+def brave_projector(in_dim: int, hidden_dim: int = 512, out_dim: int = 128) -> nn.Sequential:
+    """``(B, in_dim)`` -> ``(B, out_dim)``: Linear-BN-ReLU-Linear-BN, BN with scale and offset on the output too
+    (BraVe code, modules.py ``Projector``)."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+                         nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim))
+
+
+def brave_predictor(dim: int = 128, hidden_dim: int = 4096, num_layers: int = 3) -> nn.Sequential:
+    """``(B, dim)`` -> ``(B, dim)``: ``num_layers`` linear layers with BN + ReLU between them and a plain linear
+    output (BraVe code, modules.py ``Predictor``: 128 -> 4096 -> 128 since 5633be0, 128 -> 4096 -> 4096 -> 128
+    at 1ae5f0a)."""
+    return mlp(dim, hidden_dim, dim, num_layers=num_layers)
+
+
+class PairHeads(nn.Module):
+    """Projector and predictor of one side of one (narrow, broad) pair: ``(B, D)`` -> (projection, prediction)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, proj_dim: int, pred_hidden_dim: int, pred_num_layers: int = 3):
+        super().__init__()
+        self.projector = brave_projector(in_dim, hidden_dim, proj_dim)
+        self.predictor = brave_predictor(proj_dim, pred_hidden_dim, pred_num_layers)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        projection = self.projector(features)
+        return projection, self.predictor(projection)
+
+
+class SharedHeads(nn.Module):
+    """One projector and predictor for every view (BraVe code since 5633be0: ``ProjectAndPredict`` named
+    ``shared_project``, called on the narrow and on every broad feature). The projector's first linear layer
+    depends on the input width, so there is one per distinct backbone width (``inputs``); BraVe's views are all
+    2048-d, ours can differ (audio_resnet18 is 512-d), and everything after that layer is shared."""
+
+    def __init__(self, in_dims: list[int], hidden_dim: int, proj_dim: int, pred_hidden_dim: int,
+                 pred_num_layers: int = 2):
+        super().__init__()
+        self.inputs = nn.ModuleDict({str(d): nn.Linear(d, hidden_dim, bias=False) for d in sorted(set(in_dims))})
+        self.projector = nn.Sequential(nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden_dim, proj_dim, bias=False), nn.BatchNorm1d(proj_dim))
+        self.predictor = brave_predictor(proj_dim, pred_hidden_dim, pred_num_layers)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        projection = self.projector(self.inputs[str(features.shape[-1])](features))
+        return projection, self.predictor(projection)
+
+
+class BravePairHead(nn.Module):
+    """BraVe V/A's audio-visual score on backbone features: the narrow clip's prediction of the audio projection
+    against that projection, as a cosine ``(Nv, Na)``. Holds the narrow and the broad ``PairHeads`` of the audio
+    pair, or the ``SharedHeads`` of every view when ``shared_dims`` lists their input widths. Saved by a run as
+    ``encoder_av_head.pt`` (``AV_PAIR_HEADS`` entry ``brave_audio``, sharing the method's modules)."""
+
+    num_features = 1  # what save_encoder records: one score per pair
+
+    def __init__(self, narrow_dim: int, audio_dim: int, hidden_dim: int, proj_dim: int, pred_hidden_dim: int,
+                 pred_num_layers: int = 3, shared_dims: list[int] | None = None, audio: dict[str, Any] | None = None):
+        super().__init__()
+        if shared_dims:
+            self.heads = SharedHeads(list(shared_dims), hidden_dim, proj_dim, pred_hidden_dim, pred_num_layers)
+        else:
+            self.narrow = PairHeads(narrow_dim, hidden_dim, proj_dim, pred_hidden_dim, pred_num_layers)
+            self.broad = PairHeads(audio_dim, hidden_dim, proj_dim, pred_hidden_dim, pred_num_layers)
+        self.audio = dict(audio or {})
+
+    def pair_scores(self, video_features: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
+        """``(Nv, Dv)`` narrow clip and ``(Na, Da)`` audio features -> ``(Nv, Na)`` cosines."""
+        narrow, broad = (self.heads, self.heads) if hasattr(self, "heads") else (self.narrow, self.broad)
+        _, prediction = narrow(video_features)
+        projection, _ = broad(audio_features)
+        return F.normalize(prediction, dim=-1) @ F.normalize(projection, dim=-1).T
+
+
 # encoder_avc_head.pt "backbone" name -> head class, for evaluation without the method classes
 AVC_HEADS: dict[str, type[nn.Module]] = {"l3_fusion": L3FusionHead, "avenet_distance": AVENetHead}
 # every head that scores (clip, audio) pairs from backbone features (``pair_scores``): audio-visual retrieval and
-# synchronisation read encoder_avc_head.pt (L3, AVE-Net) or encoder_av_head.pt (AVID)
-AV_PAIR_HEADS: dict[str, type[nn.Module]] = {**AVC_HEADS, "avid_embedding": EmbeddingPairHead}
+# synchronisation read encoder_avc_head.pt (L3, AVE-Net) or encoder_av_head.pt (AVID, BraVe V/A)
+AV_PAIR_HEADS: dict[str, type[nn.Module]] = {**AVC_HEADS, "avid_embedding": EmbeddingPairHead,
+                                              "brave_audio": BravePairHead}
 
 
 # ---- the attentive probe's pooler (V-JEPA's frozen evaluation): a learned query cross-attends to patch tokens ----

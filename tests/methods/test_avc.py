@@ -8,6 +8,7 @@ from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.methods.avenet import AVENet
 from videossl.methods.avid import AVID, cross_modal_nce, in_video_sync_nce
+from videossl.methods.brave import BraVe
 from videossl.methods.base import StepInfo
 from videossl.methods.l3 import L3
 from videossl.pictures import save_localisation_overlays
@@ -136,8 +137,11 @@ def test_training_step_and_pair_scores(cls, name, hard):
     assert scores.shape == (3, 5) and torch.isfinite(scores).all()
 
 
-@pytest.mark.parametrize("cls,name", [(AVID, "avid"), (L3, "l3"), (AVENet, "avenet")])
-def test_audio_visual_evaluation_reads_the_saved_files_not_the_method(cls, name, tmp_path):
+@pytest.mark.parametrize("cls,name,extra", [
+    (AVID, "avid", []), (L3, "l3", []), (AVENet, "avenet", []),
+    (BraVe, "brave", ["method.broad_audio=true", "method.broad_video=false"]),
+    (BraVe, "brave", ["method.broad_audio=true", "method.shared_heads=true"])], ids=str)
+def test_audio_visual_evaluation_reads_the_saved_files_not_the_method(cls, name, extra, tmp_path):
     """The towers and pair head a run saves (encoder.pt, encoder_audio.pt, encoder_avc_head.pt / encoder_av_head.pt)
     score pairs, and localise sound (AVE-Net), exactly as the method they came from; no last.ckpt is needed."""
     from omegaconf import OmegaConf
@@ -146,9 +150,10 @@ def test_audio_visual_evaluation_reads_the_saved_files_not_the_method(cls, name,
     from videossl.eval.av_retrieval import SavedAVModel, load_av_model
 
     torch.manual_seed(0)
-    cfg = _cfg(name)
+    cfg = _cfg(name, *extra, *(["method.pred_hidden_dim=64", "method.proj_hidden_dim=64"] if name == "brave" else []))
     method = cls(cfg)
-    method.training_step(_batch(b=4), StepInfo(0, 10, 0))["loss"].backward()  # BatchNorm statistics move off init
+    if name != "brave":  # BatchNorm statistics move off their init
+        method.training_step(_batch(b=4), StepInfo(0, 10, 0))["loss"].backward()
     method.eval()
     spec_name, kwargs = method.encoder_spec()
     save_encoder(tmp_path / "encoder.pt", method.backbone, spec_name, kwargs)
@@ -165,6 +170,25 @@ def test_audio_visual_evaluation_reads_the_saved_files_not_the_method(cls, name,
         if name == "avenet":
             assert torch.allclose(model.localisation_maps(clips, audio[:3]), method.localisation_maps(clips, audio[:3]),
                                   atol=1e-5)
+
+
+def test_a_run_from_before_the_pair_head_files_still_evaluates_from_its_checkpoint(tmp_path):
+    """AVID runs written before encoder_av_head.pt existed have config.yaml and last.ckpt: the method is rebuilt."""
+    from omegaconf import OmegaConf
+
+    from videossl.eval.av_retrieval import RunMethodAVModel, load_av_model
+
+    torch.manual_seed(0)
+    cfg = _cfg("avid")
+    method = AVID(cfg).eval()
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    torch.save({"format": "videossl-checkpoint", "model": method.state_dict(), "optimizer": {}, "step": 1},
+               tmp_path / "last.ckpt")
+    model = load_av_model(tmp_path)
+    assert isinstance(model, RunMethodAVModel) and model.name == "avid"
+    clips, audio = torch.randn(2, 3, 4, 32, 32), torch.randn(3, 1, 64, 101)
+    with torch.no_grad():
+        assert torch.allclose(model.pair_scores(clips, audio), method.pair_scores(clips, audio), atol=1e-5)
 
 
 def test_l3_pair_scores_match_its_classifier():

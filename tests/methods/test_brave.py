@@ -8,9 +8,10 @@ from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.data.sampling import VideoMeta
 from videossl.errors import UserError
+from videossl.heads import brave_predictor, brave_projector
 from videossl.losses.brave import brave_loss, brave_pair_loss, brave_regression_loss
 from videossl.methods.base import StepInfo
-from videossl.methods.brave import BraVe, brave_predictor, brave_projector
+from videossl.methods.brave import BraVe
 from videossl.transforms.video import frame_differences
 
 

@@ -1,8 +1,8 @@
 """Audio-visual evaluation of a pretraining RUN from the files it saved (``SavedAVModel``: ``encoder.pt``,
-``encoder_audio.pt`` and the pair head, ``encoder_avc_head.pt`` of L3 / AVE-Net or ``encoder_av_head.pt`` of AVID;
-no method class): cross-modal retrieval, synchronisation accuracy and AVE-Net's sound-source localisation PNGs.
-A run that saved no pair head (BraVe V/A, AVID runs from before ``encoder_av_head.pt``) still has its method
-rebuilt from ``last.ckpt`` (``RunMethodAVModel``).
+``encoder_audio.pt`` and the pair head, ``encoder_avc_head.pt`` of L3 / AVE-Net or ``encoder_av_head.pt`` of AVID /
+BraVe V/A; no method class): cross-modal retrieval, synchronisation accuracy and AVE-Net's sound-source localisation
+PNGs. Only a run written before ``encoder_av_head.pt`` existed (AVID, BraVe V/A) has its method rebuilt from
+``last.ckpt`` (``RunMethodAVModel``), so old runs still evaluate.
 
     from videossl.eval.av_retrieval import run_av_retrieval, run_av_sync
     run_av_retrieval("runs/avid-...")        # {"v2a_R@1", "v2a_R@5", "v2a_R@10", "a2v_R@1", ...}
@@ -56,14 +56,14 @@ from .features import read_split
 from .report import write_json
 
 log = logging.getLogger("videossl.eval")
-PAIR_HEAD_FILES = ("encoder_avc_head.pt", "encoder_av_head.pt")  # L3 / AVE-Net, AVID
+PAIR_HEAD_FILES = ("encoder_avc_head.pt", "encoder_av_head.pt")  # L3 / AVE-Net, AVID / BraVe V/A
 AUDIO_DEFAULTS = {"audio_rate": 16000, "audio_seconds": 1.0, "n_mels": 64}
 
 
 class SavedAVModel(nn.Module):
     """An audio-visual run as it saved itself: the video tower (``encoder.pt``), the audio tower
     (``encoder_audio.pt``) and the pair head (``encoder_avc_head.pt`` of L3 / AVE-Net, ``encoder_av_head.pt`` of
-    AVID; ``heads.AV_PAIR_HEADS``). ``pair_scores`` / ``localisation_maps`` take clips ``(N, C, T, H, W)`` and log-mel
+    AVID / BraVe V/A; ``heads.AV_PAIR_HEADS``). ``pair_scores`` / ``localisation_maps`` take clips ``(N, C, T, H, W)`` and log-mel
     audio ``(M, 1, n_mels, frames)`` as the method's own did; ``data`` is the run's data section."""
 
     def __init__(self, video: nn.Module, audio: nn.Module, head: nn.Module, name: str, data: Any):
@@ -89,8 +89,8 @@ class SavedAVModel(nn.Module):
 
 
 class RunMethodAVModel(nn.Module):
-    """The same interface on a method rebuilt from ``last.ckpt``: only for runs that saved no pair head (BraVe, and
-    AVID runs from before ``encoder_av_head.pt``)."""
+    """The same interface on a method rebuilt from ``last.ckpt``: only for runs written before AVID and BraVe V/A
+    saved ``encoder_av_head.pt``."""
 
     def __init__(self, method: nn.Module):
         super().__init__()

@@ -38,7 +38,7 @@ from .base import MethodConfig
 from ..data.sampling import (BraVeSampler, ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view, audio_window,
                              clip_span, random_clip_start, segment_frames, video_view)
 from ..errors import UserError
-from ..heads import mlp
+from ..heads import BravePairHead, PairHeads, SharedHeads
 from ..losses.brave import brave_loss
 from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform, frame_differences
 from .base import Method, StepInfo
@@ -172,52 +172,6 @@ def random_convolution(clip: torch.Tensor, max_kernel: int = 11, mean: tuple[flo
     return ((out.reshape(t, b, c, h, w).permute(1, 2, 0, 3, 4) - m) / s).contiguous()
 
 
-def brave_projector(in_dim: int, hidden_dim: int = 512, out_dim: int = 128) -> nn.Sequential:
-    """``(B, in_dim)`` -> ``(B, out_dim)``: Linear-BN-ReLU-Linear-BN, BN with scale and offset on the output too
-    (BraVe code, modules.py ``Projector``)."""
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim))
-
-
-def brave_predictor(dim: int = 128, hidden_dim: int = 4096, num_layers: int = 3) -> nn.Sequential:
-    """``(B, dim)`` -> ``(B, dim)``: ``num_layers`` linear layers with BN + ReLU between them and a plain linear
-    output (BraVe code, modules.py ``Predictor``: 128 -> 4096 -> 128 since 5633be0, 128 -> 4096 -> 4096 -> 128
-    at 1ae5f0a)."""
-    return mlp(dim, hidden_dim, dim, num_layers=num_layers)
-
-
-class PairHeads(nn.Module):
-    """Projector and predictor of one side of one (narrow, broad) pair: ``(B, D)`` -> (projection, prediction)."""
-
-    def __init__(self, in_dim: int, hidden_dim: int, proj_dim: int, pred_hidden_dim: int, pred_num_layers: int = 3):
-        super().__init__()
-        self.projector = brave_projector(in_dim, hidden_dim, proj_dim)
-        self.predictor = brave_predictor(proj_dim, pred_hidden_dim, pred_num_layers)
-
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        projection = self.projector(features)
-        return projection, self.predictor(projection)
-
-
-class SharedHeads(nn.Module):
-    """One projector and predictor for every view (BraVe code since 5633be0: ``ProjectAndPredict`` named
-    ``shared_project``, called on the narrow and on every broad feature). The projector's first linear layer
-    depends on the input width, so there is one per distinct backbone width (``inputs``); BraVe's views are all
-    2048-d, ours can differ (audio_resnet18 is 512-d), and everything after that layer is shared."""
-
-    def __init__(self, in_dims: list[int], hidden_dim: int, proj_dim: int, pred_hidden_dim: int,
-                 pred_num_layers: int = 2):
-        super().__init__()
-        self.inputs = nn.ModuleDict({str(d): nn.Linear(d, hidden_dim, bias=False) for d in sorted(set(in_dims))})
-        self.projector = nn.Sequential(nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-                                       nn.Linear(hidden_dim, proj_dim, bias=False), nn.BatchNorm1d(proj_dim))
-        self.predictor = brave_predictor(proj_dim, pred_hidden_dim, pred_num_layers)
-
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        projection = self.projector(self.inputs[str(features.shape[-1])](features))
-        return projection, self.predictor(projection)
-
-
 class BraVe(Method):
     Config = BraVeConfig
     smoke_overrides = ("method.pred_hidden_dim=64", "method.proj_hidden_dim=64")
@@ -314,7 +268,25 @@ class BraVe(Method):
             out["broad"] = (self.broad_backbones["video"], self.broad_video_name, kwargs)
         if "audio" in self.broad_backbones:
             out["audio"] = (self.broad_backbones["audio"], self.hparams.audio_backbone, {})
+            out["av_head"] = self.audio_pair_head()
         return out
+
+    def audio_pair_head(self) -> tuple[BravePairHead, str, dict[str, Any]]:
+        """The heads ``pair_scores`` uses, sharing this method's modules, saved as ``encoder_av_head.pt`` (read by
+        ``videossl eval av-retrieval`` / ``av-sync`` without the method class)."""
+        h = self.hparams
+        kwargs = {"narrow_dim": self.backbone.num_features, "audio_dim": self.broad_backbones["audio"].num_features,
+                  "hidden_dim": int(h.proj_hidden_dim), "proj_dim": int(h.proj_dim),
+                  "pred_hidden_dim": int(h.pred_hidden_dim), "pred_num_layers": int(h.pred_num_layers),
+                  "shared_dims": [int(d) for d in self.heads.inputs] if h.shared_heads else [],
+                  "audio": {"audio_rate": int(h.audio_rate), "audio_seconds": float(h.audio_seconds), "n_mels": int(h.n_mels)}}
+        with torch.random.fork_rng(devices=[]):  # the throwaway init of the replaced layers draws no training RNG
+            head = BravePairHead(**kwargs)
+        if h.shared_heads:
+            head.heads = self.heads
+        else:
+            head.narrow, head.broad = self.narrow_heads["audio"], self.broad_heads["audio"]
+        return head, "brave_audio", kwargs
 
     @torch.no_grad()
     def pair_scores(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
