@@ -32,11 +32,11 @@ from videossl.backbones import create_backbone, load_encoder
 from videossl.config import load_config
 from videossl.data.av_datasets import read_esc50_folds  # ESC-50's folds live in the data layer
 from videossl.data.bad_files import bad_files
-from videossl.data.build import resolve_data_root
+from videossl.data.build import dataset_from_index, resolve_data_root
 from videossl.data.config import SyntheticConfig
 from videossl.data.datasets import DatasetIndex, read_dataset
 from videossl.data.sampling import ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view
-from videossl.data.video_dataset import VideoDataset, collate_readable
+from videossl.data.video_dataset import collate_readable
 from videossl.errors import UserError
 from videossl.reference import ReferenceConfig
 from videossl.transforms.audio import build_audio_transform
@@ -182,7 +182,7 @@ def extract_audio_features(encoder: torch.nn.Module, index: Any, data: Any, seed
     kind = audio_input_kind(encoder)
     transform = build_audio_transform(kind, data.audio_rate, data.n_mels, augment=False)
     spec = ViewSpec(EvenAudioWindows(data.seconds, data.num_windows), {"audio": transform}, data.audio_rate)
-    dataset = VideoDataset(index, spec, decoder=data.decoder, seed=seed, replace_unreadable=False)
+    dataset = dataset_from_index(data, index, spec, seed=seed, replace_unreadable=False)
     loader = DataLoader(dataset, batch_size=int(data.batch_size), shuffle=False, num_workers=int(data.num_workers),
                         collate_fn=collate_readable)
     encoder = encoder.to(device).eval()
