@@ -92,3 +92,25 @@ def test_every_video_unreadable_is_a_user_error_naming_the_settings(with_corrupt
     only_corrupt = index._replace(entries=[e for e in index.entries if e.path == str(corrupt)])
     with pytest.raises(UserError, match="none of the 1 videos could be read.*data.decoder"):
         extract_features(encoder, only_corrupt, multi_view_spec(1, 1, 4, 2, 32), cfg.data)
+
+
+def test_fine_tuning_names_the_unreadable_training_video_it_replaced(colour_folder_dataset, tmp_path):
+    """Fine-tuning trains like pretraining (an unreadable training video's draw goes to another video) and says
+    so in finetune.json; its test set leaves unreadable videos out like the frozen protocols."""
+    from videossl.eval import run_finetune
+
+    root = tmp_path / "data"
+    shutil.copytree(colour_folder_dataset, root)
+    real = sorted((root / "train" / "green").glob("*.mp4"))[0]
+    corrupt = root / "train" / "green" / "v_green_g00_c02.mp4"
+    corrupt.write_bytes(real.read_bytes()[: real.stat().st_size // 3])
+    out = tmp_path / "out"
+    result = run_finetune(load_eval_config("random:tiny_r3d", None, [
+        "data.format=folder", f"data.root={root}", "data.num_frames=4", "data.frame_stride=2", "data.crop_size=32",
+        "data.num_workers=0", "data.batch_size=4", "test.num_clips=1", "test.num_crops=1", "finetune.epochs=1",
+        "finetune.batch_size=4", "finetune.warmup_epochs=0", "progress=false", f"out_dir={out}"]))
+    split = result["splits"][0]
+    assert split["replaced_in_training"] == [str(corrupt)] and split["skipped_unreadable"] == {"test": []}
+    assert json.loads((out / "finetune.json").read_text())["splits"][0]["replaced_in_training"] == [str(corrupt)]
+    with open(out / "bad_files.csv", newline="") as handle:
+        assert [row["path"] for row in csv.DictReader(handle)] == [str(corrupt)]

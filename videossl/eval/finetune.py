@@ -200,10 +200,12 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
                                   progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
                                   forward=classifier)  # (M, V, classes)
     numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
+    train_bad = bad_files(dataset)  # training draws another video for an unreadable one (as pretraining); said here
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
             "num_classes": len(train_index.class_names), "train_loss": losses,
-            "skipped_unreadable": {"test": list(logits.skipped)}, **numbers, **({"label_subset": subset} if subset else {}),
-            "_bad_files": [*bad_files(dataset), *logits.bad_files]}  # for bad_files.csv, not for finetune.json
+            "skipped_unreadable": {"test": list(logits.skipped)}, "replaced_in_training": [b.path for b in train_bad],
+            **numbers, **({"label_subset": subset} if subset else {}),
+            "_bad_files": [*train_bad, *logits.bad_files]}  # for bad_files.csv, not for finetune.json
 
 
 def run_finetune(cfg: Any) -> dict:
