@@ -27,7 +27,10 @@ Layout under ``root``::
     factors/<factor>/classes.txt  the factor's class names, in label order
     synthetic_factors.json        parameters, classes of each factor, counts (written last)
 
-Using it (``data.format=synthetic_factors``; sizes from ``data.synthetic.*``, ``data.root`` empty: the cache):
+Using it (``data.format=synthetic_factors``; sizes from ``data.synthetic.*``, ``data.root`` empty: the cache). The
+config's ``data.synthetic`` defaults are the synthetic set's (600 / 300 / 150 videos); the factor set's own
+``DEFAULTS`` (600 / 800 / 400, the size its supervised ceilings were measured at, ``docs/benchmarks-factors.md``) need
+``data.synthetic.num_train=800 data.synthetic.num_test=400``:
 
 * pretraining reads ``data.split=pool`` (also ``train`` / ``test``) unlabeled, like ``data.format=synthetic``;
 * evaluation picks the factor with ``data.factor``:
