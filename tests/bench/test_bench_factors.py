@@ -15,7 +15,9 @@ import torch
 from videossl.bench import learn_factors
 from videossl.data import synthetic_factors
 from videossl.data.synthetic import write_video
+from videossl.data.datasets import DatasetIndex, VideoEntry
 from videossl.eval import factors as eval_factors
+from videossl.eval.features import CachedFeatures
 from videossl.eval.factors import binomial_se
 
 FACTORS = learn_factors.FACTORS
@@ -150,3 +152,20 @@ def test_bad_input_is_one_line():
 def test_tiny_sizes_and_defaults_are_the_factor_datasets_parameters():
     assert set(learn_factors.TINY_SIZES) <= set(synthetic_factors.DEFAULTS)
     assert learn_factors.FACTORS == synthetic_factors.FACTORS
+
+
+def test_relabel_matches_videos_by_path_whatever_the_manifest_order(tmp_path):
+    paths = [str(tmp_path / "train" / f"v{i}.mp4") for i in range(4)]
+    features = CachedFeatures(torch.arange(4.0).view(4, 1, 1), torch.zeros(4, dtype=torch.long), ["a"], (paths[2],))
+    kept = eval_factors.kept_paths(DatasetIndex([VideoEntry(p, 0) for p in paths], ["a"]), features.skipped)
+    assert kept == [paths[0], paths[1], paths[3]]
+    features = features._replace(features=features.features[[0, 1, 3]], labels=features.labels[:3])
+    # the manifest lists the videos in another order, through a relative path
+    manifest = DatasetIndex([VideoEntry(str(tmp_path / "x" / ".." / "train" / f"v{i}.mp4"), label)
+                             for i, label in ((3, 1), (2, 0), (1, 1), (0, 0))], ["fwd", "rev"])
+    out = eval_factors.relabel(features, kept, manifest, "arrow/train.csv")
+    assert out.labels.tolist() == [0, 1, 1] and out.class_names == ["fwd", "rev"]
+    assert torch.equal(out.features, features.features)
+    with pytest.raises(learn_factors.UserError, match="arrow/train.csv: 1 of the evaluated videos are not listed"):
+        eval_factors.relabel(features, kept, DatasetIndex(manifest.entries[:2] + manifest.entries[3:], ["f", "r"]),
+                             "arrow/train.csv")

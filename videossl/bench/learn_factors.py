@@ -313,6 +313,7 @@ def doc_section(table: str, command: str, rows: list[dict]) -> str:
                  f"top-1 (the largest it gets); a difference of two SEs of the difference is about "
                  f"{200 * math.sqrt(0.5 / n):.1f} points there.")
     device = "GPU" if torch.cuda.is_available() else "no GPU"
+    commands = list(dict.fromkeys([r["command"] for r in done if r.get("command")] + [command]))
     return (
         "## What each SSL method learns: per-factor probes (`videossl bench factors`)\n\n"
         "Each recipe pretrains on the factor dataset's unlabeled pool with its own hyperparameters (the benchmark "
@@ -323,7 +324,8 @@ def doc_section(table: str, command: str, rows: list[dict]) -> str:
         "way; the supervised ceiling is that network fine-tuned end to end per factor. Cells: top-1 % +- one "
         "binomial SE, sqrt(p(1-p)/n). \"beats random\": SSL - random init > 2 sqrt(SE_ssl^2 + SE_random^2). "
         "Chance: 1 / classes per factor.\n\n"
-        f"Measured with:\n\n```\n{command}\n```\n\n"
+        "Measured with (one invocation per group of rows; finished runs and evaluations are cached, so a later "
+        "invocation only adds its rows):\n\n```\n" + "\n".join(commands) + "\n```\n\n"
         f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), {device}, torch {torch.__version__}.\n\n"
         f"{table}\n\nBeating random init on no factor: {', '.join(nothing) or 'none'}.{noise}\n")
 
@@ -389,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n=== [{i}/{len(plan)}] {recipe.stem} ({variant})", flush=True)
         try:
             row, base = bench_factor_recipe(recipe, variant, overrides, root, out, args.tiny, args.ceilings)
-            rows.append(row)
+            rows.append({**row, "command": command})
             bases.update(base)
         except UserError as err:  # a recipe's own mistake: in the table, and on with the others
             log.error("%s: %s", recipe.stem, err)

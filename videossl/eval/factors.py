@@ -99,5 +99,9 @@ def evaluate_factors(cfg: Any, root: str | Path, factors: Sequence[str]) -> dict
         f_train, f_test = (relabel(feats, kept[split], read_factor_index(root, factor, split),
                                    f"{factor_dir(root, factor) / split}.csv")
                            for feats, split in ((train, "train"), (test, "test")))
+        if factor == factors[0] and not (torch.equal(f_train.labels, train.labels)
+                                         and torch.equal(f_test.labels, test.labels)):
+            # the extraction read these manifests itself: its labels must come back row for row
+            raise RuntimeError(f"factor protocol: rows of the {factor} features do not match their manifest")
         out[factor] = probe_factor(f_train, f_test, cfg, device)
     return out
