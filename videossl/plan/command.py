@@ -27,7 +27,13 @@ import json
 import math
 from typing import Any
 
-from .compute import DEFAULT_GPU, GPUS, Gpu
+from .compute import DEFAULT_GPU, GPUS, Gpu, cost, default_mfu, model_summary, schedule, step_flops
+from videossl import resolve_recipe
+from videossl.config import load_pretrain_config
+from videossl.errors import UserError
+from .data_check import check_data
+from .memory import CUDA_OVERHEAD_GIB, estimate_peak_memory, measure_cuda_peak
+from .report import format_plan
 
 WEIGHT_KEYS = ("pretrained", "image_weights")  # settings naming a local weights file to load while building
 
@@ -53,8 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    from videossl.errors import UserError
-
     if args.probe < 0:
         raise UserError(f"plan --probe: must be >= 0, got {args.probe}")
     if args.mfu is not None and not 0 < args.mfu <= 1:
@@ -105,8 +109,6 @@ def peak_memory(cfg: Any, precision: str, world_size: int) -> dict[str, Any]:
     """Measured on the CUDA device when one is here (and the recipe trains on GPU), else simulated."""
     import torch
 
-    from .memory import estimate_peak_memory, measure_cuda_peak
-
     batch = int(cfg.train.batch_size)
     if torch.cuda.is_available() and cfg.train.accelerator != "cpu":
         try:
@@ -120,8 +122,6 @@ def peak_memory(cfg: Any, precision: str, world_size: int) -> dict[str, Any]:
 
 def memory_problem(memory: dict[str, Any], gpu: Gpu, batch: int) -> str | None:
     """One line when the peak (+ the CUDA context) does not fit the GPU, with the largest batch that would."""
-    from .memory import CUDA_OVERHEAD_GIB
-
     need_gib = memory["peak_mib"] / 1024 + CUDA_OVERHEAD_GIB
     if need_gib <= gpu.memory_gib:
         return None
@@ -140,12 +140,6 @@ def memory_problem(memory: dict[str, Any], gpu: Gpu, batch: int) -> str | None:
 def make_plan(recipe: str, overrides: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Every section of the plan as plain data (what ``--json`` prints); ``problems`` empty means runnable."""
     from omegaconf import OmegaConf
-
-    from videossl import resolve_recipe
-    from videossl.config import load_pretrain_config
-
-    from .compute import cost, default_mfu, model_summary, schedule, step_flops
-    from .data_check import check_data
 
     path = resolve_recipe(recipe)
     cfg, weight_problems = weight_files(load_pretrain_config(path, overrides, hardware=False))
@@ -178,8 +172,6 @@ def make_plan(recipe: str, overrides: list[str], args: argparse.Namespace) -> di
 
 
 def run(args: argparse.Namespace) -> int:
-    from .report import format_plan
-
     _check_args(args)
     plan = make_plan(args.recipe, list(args.overrides), args)
     if args.json:

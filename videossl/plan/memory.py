@@ -41,6 +41,11 @@ from torch.utils._pytree import tree_flatten
 
 from videossl.bench.flops import build_method
 from videossl.bench.peers import method_batch
+from videossl.bench.measure import run_in_fresh_process
+from videossl.config import load_pretrain_config
+from videossl.engine.optim import build_optimizer
+from videossl.engine.trainer import apply_runtime_options
+from videossl.methods import StepInfo
 
 MIB = 2**20
 CUDA_OVERHEAD_GIB = 1.0  # CUDA context + cuDNN/cuBLAS workspaces, added when comparing with a GPU's memory
@@ -159,8 +164,6 @@ def optimizer_state_shapes(method: torch.nn.Module, optim_cfg: Any) -> list[tupl
     """The per-parameter state the optimizer keeps (AdamW: two moments, SGD / LARS: a momentum buffer), found by
     one step of the same optimizer on 2-element CPU stand-ins of the trained parameters (for optimizers whose
     step needs real values, e.g. a trust ratio compared with zero, and so cannot step on ``meta``)."""
-    from videossl.engine.optim import build_optimizer
-
     trained = [(name, p) for name, p in method.named_parameters() if p.requires_grad]
     proxy = torch.nn.Module()
     for i, (_, p) in enumerate(trained):
@@ -183,10 +186,6 @@ def simulate_step_memory(cfg: Any, batch_size: int, precision: str, device: str 
     (``meta`` or ``cpu``): ``{"peak", "persistent", "params", "buffers", "grads", "optimizer"}`` in bytes, the
     peak taken over the last step."""
     from omegaconf import OmegaConf
-
-    from videossl.engine.optim import build_optimizer
-    from videossl.engine.trainer import apply_runtime_options
-    from videossl.methods import StepInfo
 
     torch.manual_seed(int(cfg.train.seed))
     method = build_method(cfg, device)
@@ -269,10 +268,6 @@ def measure_cuda_peak(cfg: Any, batch_size: int, precision: str, world_size: int
     with more than one process DDP's gradient buckets are added, as in the estimate."""
     from omegaconf import OmegaConf
 
-    from videossl.engine.optim import build_optimizer
-    from videossl.engine.trainer import apply_runtime_options
-    from videossl.methods import StepInfo
-
     torch.cuda.empty_cache()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
@@ -312,10 +307,6 @@ def _cpu_peak_child(recipe: str, overrides: list[str], steps: int = 2) -> dict[s
     from the profiler's allocator events (CPU), counted from before the model is built."""
     from torch.profiler import ProfilerActivity, profile
 
-    from videossl.config import load_pretrain_config
-    from videossl.engine.optim import build_optimizer
-    from videossl.methods import StepInfo
-
     torch.set_num_threads(1)
     cfg = load_pretrain_config(recipe, overrides, hardware=False)
     shapes = build_method(cfg, "meta")
@@ -342,8 +333,6 @@ def _cpu_peak_child(recipe: str, overrides: list[str], steps: int = 2) -> dict[s
 def measure_cpu_peak(recipe: str, overrides: list[str], steps: int = 2) -> dict[str, Any]:
     """``{"peak_mib", "end_mib"}`` of a real CPU run of ``recipe`` (``_cpu_peak_child`` in a fresh process), or
     ``{"error": ...}``."""
-    from videossl.bench.measure import run_in_fresh_process
-
     return run_in_fresh_process("videossl.plan.memory", "_cpu_peak_child", str(recipe), list(overrides), steps)
 
 

@@ -17,6 +17,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from videossl.data.synthetic import _encode_audio, write_video
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 SEED_SIZE = 32  # pixels; the seeds are 32x32 (y4m: 16x16), 20 frames at 10 fps
 
@@ -62,8 +64,6 @@ def write_seeds(folder: str | Path) -> dict[str, Path]:
     import torch
     from torchvision.io import encode_jpeg, encode_png
 
-    from videossl.data.synthetic import write_video
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frames = _pattern(20, SEED_SIZE)
@@ -81,8 +81,6 @@ def write_seeds(folder: str | Path) -> dict[str, Path]:
     with av.open(str(seeds["audio"]), "w", format="mp4") as container:
         stream = container.add_stream("aac", rate=16000)
         stream.layout = "mono"
-        from videossl.data.synthetic import _encode_audio
-
         _encode_audio(container, stream, tone, 16000)
     image = torch.from_numpy(frames[0]).permute(2, 0, 1).contiguous()
     seeds["png"] = folder / "seed.png"

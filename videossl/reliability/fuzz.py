@@ -28,6 +28,12 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+from videossl.data.datasets import DatasetIndex, VideoEntry
+from videossl.data.decode import DecodeError, available_decoders, create_decoder, short_side_size
+from videossl.data.sampling import RandomClipSampler, ViewSpec
+from videossl.data.video_dataset import VideoDataset
+from videossl.reliability.corpus import VIDEO_SEEDS, make_corpus
+
 OUTCOMES = ("ok", "clean_error", "unclean_error", "crash", "timeout")
 FAILING_OUTCOMES = ("unclean_error", "crash", "timeout")
 
@@ -121,8 +127,6 @@ def decode_everything(path: str, decoder_name: str, seed: int = 0) -> Outcome:
     import numpy as np
     import torch
 
-    from videossl.data.decode import DecodeError, create_decoder, short_side_size
-
     decoder = create_decoder(decoder_name)
     try:
         meta = decoder.probe(path)
@@ -175,10 +179,6 @@ def loader_check(bad_paths: list[str], good_paths: list[str], decoder_name: str,
     "logged_files", "logged_without_reason", "error"}``; ``error`` is '' unless the loader itself failed.
     """
     from torch.utils.data import DataLoader
-
-    from videossl.data.datasets import DatasetIndex, VideoEntry
-    from videossl.data.video_dataset import VideoDataset
-    from videossl.data.sampling import RandomClipSampler, ViewSpec
 
     paths = list(bad_paths) + list(good_paths)
     index = DatasetIndex([VideoEntry(p, 0) for p in paths], ["any"])
@@ -249,9 +249,6 @@ def format_table(summary: dict[str, Any], backends: list[str]) -> str:
 def run_fuzz(out: str | Path, count: int = 1000, seed: int = 0, backends: list[str] | None = None,
              timeout: float = 30.0, workers: int = 2, good_copies: int = 2, loader_workers: int = 2) -> dict[str, Any]:
     """Generate the corpus, fuzz every backend and the loader; returns the summary (``summary["passed"]``)."""
-    from videossl.data.decode import available_decoders
-    from videossl.reliability.corpus import VIDEO_SEEDS, make_corpus
-
     backends = backends or available_decoders()
     started = time.perf_counter()
     cases = make_corpus(out, count, seed)

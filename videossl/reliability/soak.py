@@ -20,7 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from videossl.data.decode import release_free_heap
+from videossl.data.decode import available_decoders, create_decoder, release_free_heap
+from videossl.data import sampling as S
+from videossl.data.datasets import DatasetIndex, VideoEntry
+from videossl.data.synthetic import ensure_synthetic
+from videossl.data.video_dataset import VideoDataset
 
 
 def rss_mb() -> float:
@@ -36,8 +40,6 @@ def rss_mb() -> float:
 
 def soak_dataset(root: str | Path, videos: int = 8) -> list[str]:
     """A few 64 px, 2-3 s synthetic videos with audio (cached under ``root``); returns their paths."""
-    from videossl.data.synthetic import ensure_synthetic
-
     folder = ensure_synthetic(root, num_pool=videos, num_train=0, num_test=0, size=64, min_seconds=2.0,
                               max_seconds=3.0, seed=0, workers=1, progress=False)
     paths = sorted(str(p) for p in (Path(folder) / "pool").rglob("*.mp4"))
@@ -49,10 +51,6 @@ def soak_dataset(root: str | Path, videos: int = 8) -> list[str]:
 def dataset_reader(paths: list[str], backend: str, seed: int = 0):
     """``read(n, rng)``: one sample of a ``VideoDataset`` over ``paths`` (an 8-frame clip, stride 2, plus 0.5 s of
     audio), so the soak exercises the training path, its heap trimming (``TRIM_HEAP_EVERY``) included."""
-    from videossl.data import sampling as S
-    from videossl.data.datasets import DatasetIndex, VideoEntry
-    from videossl.data.video_dataset import VideoDataset
-
     class ClipAndAudio(S.ClipSampler):
         def __call__(self, meta, rng):
             indices = S.random_clip(meta, 8, 2, rng)
@@ -75,8 +73,6 @@ def soak_backend(paths: list[str], backend: str, reads: int, warmup: int = 500, 
     ``trim``: ``release_free_heap()`` before each RSS sample (so growth counts live memory only).
     ``through_dataset``: each read is a ``VideoDataset`` sample (``dataset_reader``) instead of a raw decode."""
     import numpy as np
-
-    from videossl.data.decode import create_decoder
 
     decoder = create_decoder(backend)
     read_sample = dataset_reader(paths, backend, seed) if through_dataset else None
@@ -143,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from videossl.data.decode import available_decoders
-
     root = args.root or os.path.join(tempfile.gettempdir(), "videossl-soak")
     paths = soak_dataset(root)
     backends = [b for b in args.backends.split(",") if b] or available_decoders()

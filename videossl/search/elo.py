@@ -32,6 +32,13 @@ from typing import Any
 
 from videossl.errors import UserError
 from videossl.files import save_figure, write_text
+from videossl.bench.learn import find_recipes
+from videossl.config import load_pretrain_config, parse_overrides, read_yaml
+from videossl.engine.trainer import pretrain
+from videossl.eval.synthetic_protocol import eval_data_overrides
+from videossl.methods.elo import TASKS
+from .evolution import Evaluated, initial_population, next_population
+from .fitness import encoder_fitness
 
 FITNESS_COLUMNS = ("zipf_kl", "uniform_kl", "knn_top1", "fitness", "cluster_sizes", "minutes", "run_dir")
 SELECT = ("zipf", "knn")
@@ -43,8 +50,6 @@ SETTING_DEFAULTS = {"knn_queries": "test", "validation_seed": -1}
 
 
 def tasks() -> tuple[str, ...]:
-    from videossl.methods.elo import TASKS
-
     return TASKS
 
 
@@ -82,8 +87,6 @@ def append_log(path: Path, row: dict[str, Any]) -> None:
 
 def population(generation: int, rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, float]]:
     """The candidates of ``generation``, rebuilt from the seed and the logged earlier generations."""
-    from .evolution import Evaluated, initial_population, next_population
-
     if generation == 0:
         return initial_population(tasks(), args.population, args.sigma, args.seed, getattr(args, "start", None))
     archive = [Evaluated({t: r[t] for t in tasks()}, r["fitness"]) for r in rows if r["generation"] < generation]
@@ -98,8 +101,6 @@ def candidate_overrides(weights: dict[str, float], run_dir: Path, args: argparse
 
 def fitness_data_overrides(cfg: Any, args: argparse.Namespace) -> list[str]:
     """Evaluation data of the fitness: the recipe's synthetic dataset and clip geometry, plus ``--eval-set``."""
-    from videossl.eval.synthetic_protocol import eval_data_overrides
-
     validation_seed = getattr(args, "validation_seed", -1)
     if cfg.data.format == "synthetic":
         base = eval_data_overrides(cfg)
@@ -127,11 +128,6 @@ def fitness_data_overrides(cfg: Any, args: argparse.Namespace) -> list[str]:
 def run_candidate(recipe: Path, generation: int, cid: int, weights: dict[str, float], out: Path,
                   args: argparse.Namespace) -> dict[str, Any]:
     """Pretrain one candidate briefly and score it -> its CSV row."""
-    from videossl.config import load_pretrain_config
-    from videossl.engine.trainer import pretrain
-
-    from .fitness import encoder_fitness
-
     started = time.perf_counter()
     run_dir = out / "candidates" / f"g{generation}-c{cid}"
     cfg = load_pretrain_config(recipe, candidate_overrides(weights, run_dir, args))
@@ -180,8 +176,6 @@ def plot_fitness(rows: list[dict[str, Any]], path: Path) -> None:
 def write_best_recipe(recipe: Path, overrides: list[str], weights: dict[str, float], path: Path, note: str) -> None:
     """The recipe (with the search's ``--set`` overrides) pretraining with ``weights``, its full schedule."""
     from omegaconf import OmegaConf
-
-    from videossl.config import load_pretrain_config, parse_overrides, read_yaml
 
     merged = OmegaConf.merge(read_yaml(recipe), parse_overrides(overrides))
     merged.method.weights = dict(weights)
@@ -246,9 +240,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from videossl.bench.learn import find_recipes
-    from videossl.config import load_pretrain_config
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

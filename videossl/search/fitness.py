@@ -21,6 +21,11 @@ import numpy as np
 import torch
 
 from videossl.errors import UserError
+from videossl.data.datasets import DatasetIndex
+from videossl.eval.config import load_eval_config
+from videossl.eval.features import extract_features, load_eval_encoder, read_split
+from videossl.eval.knn import knn_class_scores
+from videossl.eval.views import multi_view_spec
 
 
 def zipf_distribution(k: int, s: float = 1.0) -> np.ndarray:
@@ -60,8 +65,6 @@ def kmeans_cluster_sizes(features: torch.Tensor, k: int, seed: int = 0) -> np.nd
 def knn_top1(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
              k: int = 20, temperature: float = 0.07) -> float:
     """Weighted kNN top-1 (DINO's protocol) of ``(M, D)`` test features against ``(N, D)`` labeled train features."""
-    from videossl.eval.knn import knn_class_scores
-
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     scores = knn_class_scores(train, train_labels, test, num_classes, k=k, temperature=temperature)
     return float((scores.argmax(dim=1) == test_labels).float().mean())
@@ -69,8 +72,6 @@ def knn_top1(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor
 
 def evenly_spaced(index: Any, max_videos: int) -> Any:
     """At most ``max_videos`` entries of a ``DatasetIndex``, evenly spaced (class-balanced for class-sorted lists)."""
-    from videossl.data.datasets import DatasetIndex
-
     n = len(index.entries)
     if max_videos <= 0 or n <= max_videos:
         return index
@@ -81,9 +82,6 @@ def evenly_spaced(index: Any, max_videos: int) -> Any:
 def embed_split(encoder: torch.nn.Module, data: Any, split: str, max_videos: int, seed: int = 0
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(N, D)`` features (one centre clip and crop per video) and ``(N,)`` labels of ``split``."""
-    from videossl.eval.features import extract_features, read_split
-    from videossl.eval.views import multi_view_spec
-
     index = evenly_spaced(read_split(data, split, 1), max_videos)
     spec = multi_view_spec(1, 1, int(data.num_frames), int(data.frame_stride), int(data.crop_size))
     out = extract_features(encoder, index, spec, data, seed=seed, desc=f"fitness {split}")
@@ -127,9 +125,6 @@ def encoder_fitness(encoder_path: str | Path, eval_overrides: list[str], cluster
     ``clusters`` 0: the number of classes of the labeled set. Returns ``{"zipf_kl", "uniform_kl", "knn_top1",
     "clusters", "cluster_sizes"}`` (sizes as a space-separated string, largest first).
     """
-    from videossl.eval.config import load_eval_config
-    from videossl.eval.features import load_eval_encoder
-
     if knn_queries not in KNN_QUERIES:
         raise UserError(f"fitness: knn_queries must be one of {', '.join(KNN_QUERIES)}, got '{knn_queries}'")
     cfg = load_eval_config(str(encoder_path), None, list(eval_overrides))

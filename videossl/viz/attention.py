@@ -22,6 +22,15 @@ from typing import Any, NamedTuple
 import torch
 
 from ..errors import UserError
+from ..backbones.framewise import FrameViT
+from ..backbones.video_vit import VideoTransformer
+from ..data.datasets import DatasetIndex, VideoEntry
+from ..data.video_dataset import VideoDataset
+from ..eval.features import load_eval_encoder
+from ..eval.views import multi_view_spec
+from .render import (clip_to_frames, find_normalization, label_image, mosaic, normalize_map, overlay, pick_columns,
+                     resize_frames, save_gif, upsample_map)
+from .views import RecordingSampler, output_paths
 
 
 class AttentionMaps(NamedTuple):
@@ -33,9 +42,6 @@ class AttentionMaps(NamedTuple):
 
 
 def is_vit(backbone: torch.nn.Module) -> bool:
-    from ..backbones.framewise import FrameViT
-    from ..backbones.video_vit import VideoTransformer
-
     return isinstance(backbone, (VideoTransformer, FrameViT))
 
 
@@ -45,8 +51,6 @@ def _last_block_qk(backbone: torch.nn.Module) -> tuple[list[torch.nn.Module], in
     One module (TimeSformer's spatial ``qkv``) or two (``query``/``key`` in VideoMAE, ``q_proj``/``k_proj``
     in ViViT and ViT). TimeSformer's temporal attention has no CLS token and is left out.
     """
-    from ..backbones.framewise import FrameViT
-
     blocks = list(backbone.model.layers if isinstance(backbone, FrameViT) else backbone._blocks())
     block = blocks[-1]
     heads = int(backbone.model.config.num_attention_heads)
@@ -72,8 +76,6 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, heads: int) -> torch.Ten
 @torch.no_grad()
 def vit_attention(backbone: torch.nn.Module, clip: torch.Tensor) -> AttentionMaps:
     """Last-layer attention of a ViT backbone on clips ``(B, C, T, H, W)`` -> ``(B, heads, t, h, w)``."""
-    from ..backbones.video_vit import VideoTransformer
-
     b, _, t, hh, ww = clip.shape
     if isinstance(backbone, VideoTransformer):
         try:
@@ -138,8 +140,6 @@ def encoder_maps(backbone: torch.nn.Module, clip: torch.Tensor) -> AttentionMaps
 
 def maps_on_clip(maps: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
     """``(heads, t, h, w)`` -> ``(heads, T, H, W)`` in [0, 1], each head scaled over the whole clip."""
-    from .render import normalize_map, upsample_map
-
     return torch.stack([normalize_map(upsample_map(m, size)) for m in maps])
 
 
@@ -153,8 +153,6 @@ def draw_attention(frames: Any, heat: torch.Tensor, kind: str, png: Path, gif: P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .render import label_image, mosaic, overlay, pick_columns, resize_frames, save_gif
 
     rows = [("frames", None)] + [(f"head {i}" if kind != "activation" else "activation", heat[i])
                                  for i in range(heat.shape[0])]
@@ -222,12 +220,6 @@ def clip_geometry(config: Path | None, frames: int | None, stride: int | None, s
 def load_clip(video: str, frames: int, stride: int, size: int, decoder: str = "pyav") -> tuple[torch.Tensor, Any, tuple]:
     """The centre clip of ``video``: ``(1, C, T, size, size)`` normalised as evaluation does, the
     normalisation to undo, and its frame indices."""
-    from ..data.datasets import DatasetIndex, VideoEntry
-    from ..data.video_dataset import VideoDataset
-    from ..eval.views import multi_view_spec
-    from .render import find_normalization
-    from .views import RecordingSampler
-
     if not Path(video).is_file():
         raise UserError(f"video: file not found: {video}")
     spec = multi_view_spec(1, 1, frames, stride, size)
@@ -257,10 +249,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval.features import load_eval_encoder
-    from .render import clip_to_frames
-    from .views import output_paths
-
     torch.set_num_threads(1)
     spec, config = resolve_encoder(args.encoder)
     frames, stride, size = clip_geometry(config, args.frames, args.stride, args.size)

@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..data.build import build_index
+from ..data.datasets import DatasetIndex
+from ..eval.config import load_eval_config
+from ..eval.features import extract_features, load_eval_encoder, resolve_device
+from ..eval.report import plot_tsne
+from ..eval.views import multi_view_spec
+from .attention import resolve_encoder
 
 log = logging.getLogger("videossl.viz")
 
@@ -46,9 +53,6 @@ def read_videos(data: Any, split: str, split_id: int) -> Any:
     """The ``DatasetIndex`` of ``split``; listed files that do not exist are left out with a warning."""
     from omegaconf import OmegaConf
 
-    from ..data.build import build_index
-    from ..data.datasets import DatasetIndex
-
     data_cfg = OmegaConf.create({"format": data.format, "root": data.root, "annotations": data.annotations,
                                  "split_id": split_id, "synthetic": OmegaConf.to_container(data.synthetic)})
     try:
@@ -71,9 +75,6 @@ def extract_video_embeddings(encoder: Any, index: Any, data: Any, clips: int, se
     """``(N, D)`` float32 embeddings (mean over ``clips`` clips per video) and the index entries they belong to
     (unreadable videos are left out)."""
     import torch
-
-    from ..eval.features import extract_features
-    from ..eval.views import multi_view_spec
 
     spec = multi_view_spec(clips, 1, int(data.num_frames), int(data.frame_stride), int(data.crop_size))
     result = extract_features(encoder, index, spec, data, seed=seed, device=device or torch.device("cpu"),
@@ -118,11 +119,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from ..eval.config import load_eval_config
-    from ..eval.features import load_eval_encoder, resolve_device
-    from ..eval.report import plot_tsne
-    from .attention import resolve_encoder
 
     torch.set_num_threads(1)
     if args.clips < 1:

@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 from ..errors import UserError
 from ..files import make_dir, write_text
+from ..engine.run_logger import plot_metrics, read_metrics
+from ..reference import format_reference
 
 CURVES = ("loss.png", "lr.png", "collapse.png")
 PROTOCOL_FILES = ("linear.json", "knn.json", "retrieval.json", "finetune.json")
@@ -93,8 +95,6 @@ def embed_image(path: Path, caption: str, width: int | None = None) -> str:
 
 def training_summary(run_dir: Path) -> tuple[list[str], list[list[Any]]] | None:
     """One row per quantity from ``metrics.csv``: first, last, min, max (None when the run logged nothing)."""
-    from ..engine.run_logger import read_metrics
-
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return None
@@ -179,8 +179,6 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
             raise UserError(f"--eval: folder not found: {d}")
     config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     if (run_dir / "metrics.csv").is_file() and not all((run_dir / c).is_file() for c in CURVES[:2]):
-        from ..engine.run_logger import plot_metrics
-
         plot_metrics(run_dir)
     method, backbone = _config_names(config_text)
     title = title or f"{method} / {backbone}: {run_dir.name}"
@@ -214,8 +212,6 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
                      f'{_esc(data.get("crop_size", "?"))} px; test views {_esc(result.get("test_views", ""))}</p>')
         parts.append(html_table(*eval_tables(result)))
         if result.get("reference"):  # the eval recipe's protocol: compare with the numbers the paper reports
-            from ..reference import format_reference
-
             lines = format_reference(result["reference"], indent="")
             parts.append("<p class=\"sub\">protocol reference</p><pre>" + _esc("\n".join(lines)) + "</pre>")
     if pictures:
@@ -235,8 +231,6 @@ def build_report(run_dir: str | Path, eval_dirs: Sequence[str | Path] = (), out:
 
 
 def _count_rows(run_dir: Path) -> int:
-    from ..engine.run_logger import read_metrics
-
     return len({row["step"] for row in read_metrics(run_dir / "metrics.csv")})
 
 
@@ -245,8 +239,6 @@ def _reference_lines(config_text: str) -> list[str]:
     if not config_text:
         return []
     from omegaconf import OmegaConf
-
-    from ..reference import format_reference
 
     ref = OmegaConf.select(OmegaConf.create(config_text), "reference")
     return format_reference(OmegaConf.to_container(ref), indent="") if ref is not None else []

@@ -18,8 +18,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewRequest
+from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewRequest, ViewSpec, frames_to_time
 from ..errors import UserError
+from .. import resolve_recipe
+from ..config import load_pretrain_config
+from ..data.build import build_dataset
+from ..methods import build_method
+from ..transforms.audio import LogMel
+from .render import (clip_to_frames, find_normalization, format_indices, label_image, mosaic, pick_columns,
+                     resize_frames, save_gif)
 
 log = logging.getLogger("videossl.viz")
 
@@ -61,8 +68,6 @@ def build_method_views(cfg: Any) -> Any:
     Slow-R50 then costs no memory); ``views()`` runs on the CPU so audio transforms get real buffers."""
     import torch
 
-    from ..methods import build_method
-
     try:
         with torch.device("meta"):
             method = build_method(cfg)
@@ -78,9 +83,6 @@ def sample_views(cfg: Any, num_videos: int = 3, split: str | None = None, seed: 
     Returns the samples with their recorded views and the ``ViewSpec`` (its transforms carry the
     normalisation to undo).
     """
-    from ..data.build import build_dataset
-    from ..data.sampling import ViewSpec, frames_to_time
-
     spec = build_method_views(cfg)
     recorder = RecordingSampler(spec.sampler)
     dataset = build_dataset(cfg.data, ViewSpec(recorder, spec.transforms, spec.audio_rate),
@@ -138,8 +140,6 @@ def _spectrogram(view: ShownView, audio_rate: int | None) -> np.ndarray:
     data = torch.as_tensor(view.data).float()
     if data.ndim == 3:
         return data[0].numpy()
-    from ..transforms.audio import LogMel
-
     return LogMel(sample_rate=audio_rate or 16000)(data.reshape(1, -1))[0].numpy()
 
 
@@ -147,8 +147,6 @@ def _view_label(s: ShownSample, v: ShownView) -> str:
     r = v.request
     if r.modality == "audio":
         return f"{r.name} [{r.transform}]\naudio {v.span_s[0]:.2f}-{v.span_s[1]:.2f} s"
-    from .render import format_indices
-
     c, t, h, w = v.data.shape
     return (f"{r.name} [{r.transform}]\n{t} fr, {h}x{w} px\nframes {format_indices(r.frame_indices, 8)}\n"
             f"{v.span_s[0]:.2f}-{v.span_s[1]:.2f} s")
@@ -160,8 +158,6 @@ def draw_views_png(samples: list[ShownSample], spec: Any, path: str | Path, max_
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .render import clip_to_frames, find_normalization, pick_columns
 
     rows: list[tuple[str, Any, Any]] = []  # (kind, sample, view)
     for s in samples:
@@ -226,8 +222,6 @@ def draw_views_png(samples: list[ShownSample], spec: Any, path: str | Path, max_
 
 def draw_views_gif(samples: list[ShownSample], spec: Any, path: str | Path, cell: int = 96, fps: float = 4.0) -> Path:
     """The GIF: one row per video, one cell per video view, all views playing together."""
-    from .render import clip_to_frames, find_normalization, label_image, mosaic, resize_frames, save_gif
-
     largest = _largest(samples)
     rows = []  # per video: [(name, indices, frames resized)]
     for s in samples:
@@ -294,9 +288,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from .. import resolve_recipe
-    from ..config import load_pretrain_config
 
     torch.set_num_threads(1)
     if args.videos < 1 or args.max_frames < 1:
