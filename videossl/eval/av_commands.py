@@ -32,7 +32,8 @@ def run_audio_linear_eval(args: argparse.Namespace) -> int:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a pretraining run directory (config.yaml + last.ckpt)")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="an audio-visual pretraining run directory (config.yaml, encoder.pt, "
+                        "encoder_audio.pt and its pair head encoder_avc_head.pt / encoder_av_head.pt)")
     parser.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
                         help="replace the run's data settings, e.g. data.root=/data/ks data.format=kinetics")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
