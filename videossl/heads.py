@@ -4,6 +4,7 @@ Split into a package when it grows past ~500 lines (DINO head, prototypes and de
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -487,3 +488,41 @@ class AttentiveClassifier(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.linear(self.pooler(tokens).squeeze(1))
+
+
+class ClassifierHead(nn.Sequential):
+    """``(B, in_dim)`` -> ``(B, num_classes)``: Linear-BN-ReLU-Dropout-Linear (``hidden_dim=0``: one Linear); the
+    classic pretext tasks' classifier.
+
+    The fc7 / fc8 stack these papers put on concatenated features (Misra et al. 2016, Noroozi & Favaro 2016).
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, hidden_dim: int = 512, dropout: float = 0.0):
+        if hidden_dim <= 0:
+            super().__init__(nn.Linear(in_dim, num_classes))
+        else:
+            super().__init__(nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim),
+                             nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden_dim, num_classes))
+
+
+class PairwiseFusionHead(nn.Module):
+    """Order classification from ``N`` per-element features by pairwise feature fusion.
+
+    OPN (Lee et al., ICCV 2017, fig. 3) and VCOP (Xu et al., CVPR 2019, fig. 2): every pair ``(i, j), i < j``
+    of element features is concatenated and mapped by a shared ``Linear(2D, pair_dim) + ReLU`` (OPN's fc7,
+    VCOP's 512-d pair layer); the ``N (N - 1) / 2`` pair features are concatenated, dropped out (VCOP: 0.5)
+    and classified by one Linear. ``(B, N, D)`` -> ``(B, num_classes)``.
+    """
+
+    def __init__(self, dim: int, num_elements: int, num_classes: int, pair_dim: int = 512, dropout: float = 0.5):
+        super().__init__()
+        self.pairs = list(itertools.combinations(range(num_elements), 2))
+        self.pair = nn.Sequential(nn.Linear(2 * dim, pair_dim), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(dropout)
+        self.classify = nn.Linear(pair_dim * len(self.pairs), num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        i = torch.tensor([p[0] for p in self.pairs], device=features.device)
+        j = torch.tensor([p[1] for p in self.pairs], device=features.device)
+        fused = self.pair(torch.cat([features[:, i], features[:, j]], dim=-1))  # (B, P, pair_dim)
+        return self.classify(self.dropout(fused.flatten(1)))

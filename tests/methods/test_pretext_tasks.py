@@ -9,9 +9,10 @@ import torch
 from videossl import recipes_dir
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
+from videossl.heads import PairwiseFusionHead
 from videossl.methods import METHODS
-from videossl.methods.pretext_utils import (PairwiseFusionHead, camera_only_motion, crop_tiles, frame_motion,
-                                            gather_permuted, maximal_hamming_permutations, min_hamming_distance)
+from videossl.transforms.motion import camera_only_motion, frame_motion
+from videossl.transforms.puzzle import crop_tiles, gather_permuted, maximal_hamming_permutations, min_hamming_distance
 
 
 def build(name, *extra, frames=4, crop=32):

@@ -5,7 +5,7 @@ Shuffle and Learn, OPN, VCOP, arrow of time and playback speed draw by metadata 
 metadata, so tasks that must pick clips by their content (high-motion windows for Shuffle
 and Learn, no static or camera-only clips for the arrow of time) draw a few CANDIDATES per sample; each
 candidate is one view (so all its frames share one random crop and frame differences measure real motion),
-and the method keeps the best candidate from frame differences (``methods/pretext_utils.py``). The union of
+and the method keeps the best candidate from frame differences (``transforms/motion.py``). The union of
 the candidates' frames is still decoded once.
 
 ``CropBlackBorders`` removes letterbox / pillarbox borders before the usual augmentation: Wei et al. (CVPR
@@ -192,7 +192,7 @@ class ArrowOfTimeCandidatesSampler(ClipSampler):
 
     Wei et al. (CVPR 2018, "Learning and Using the Arrow of Time") train only on clips with real, non-camera
     motion; the method drops static and camera-only candidates (frame differences, see
-    ``pretext_utils.camera_only_motion``) and keeps the one with the most motion. Views ``cand0..``, each
+    ``transforms.motion.camera_only_motion``) and keeps the one with the most motion. Views ``cand0..``, each
     ``num_frames`` frames every ``stride`` frames at its own random time, transform ``"clip"``.
     """
 

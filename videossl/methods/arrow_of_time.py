@@ -24,12 +24,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import ArrowOfTimeCandidatesSampler, CropBlackBorders
-from .base import Method, StepInfo
-from .pretext_utils import ClassifierHead, camera_only_motion, frame_motion, require_frames
+from ..heads import ClassifierHead
+from ..transforms.motion import camera_only_motion, frame_motion
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo, require_frames
 
 
 @dataclass

@@ -86,6 +86,12 @@ class Method(nn.Module):
         return self.cfg.backbone.name, kwargs
 
 
+def require_frames(method: str, num_frames: int, minimum: int = 2) -> None:
+    """Temporal tasks have nothing to learn from one frame: say so in one line instead of training on noise."""
+    if num_frames < minimum:
+        raise UserError(f"method {method} is a temporal task and needs data.num_frames >= {minimum}, got {num_frames}")
+
+
 # A 10 s, 30 fps video with audio: what ``check_view_names`` draws one sample from.
 PROBE_VIDEO = VideoMeta(num_frames=300, fps=30.0, duration=10.0, height=128, width=171, has_audio=True)
 

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
-from .base import Method, StepInfo
-from .pretext_utils import ClassifierHead, crop_tiles, gather_permuted, maximal_hamming_permutations
+from ..heads import ClassifierHead
+from ..transforms.puzzle import crop_tiles, gather_permuted, maximal_hamming_permutations
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

@@ -17,13 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewSpec
 from ..data.sampling_pretext import PlaybackSpeedSampler
 from ..errors import UserError
-from .base import Method, StepInfo, concat_views
-from .pretext_utils import ClassifierHead, require_frames
+from ..heads import ClassifierHead
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo, concat_views, require_frames
 
 
 @dataclass

@@ -18,11 +18,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
-from .base import Method, StepInfo
-from .pretext_utils import ClassifierHead, crop_tiles
+from ..heads import ClassifierHead
+from ..transforms.puzzle import crop_tiles
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 CENTRE = 4
 NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)  # row-major cells around the centre; label k = NEIGHBOURS[k]

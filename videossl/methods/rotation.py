@@ -15,11 +15,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
-from .base import Method, StepInfo
-from .pretext_utils import ClassifierHead
+from ..heads import ClassifierHead
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

@@ -21,12 +21,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import ShuffleAndLearnCandidatesSampler
-from .base import Method, StepInfo
-from .pretext_utils import ClassifierHead, frame_motion
+from ..heads import ClassifierHead
+from ..transforms.motion import frame_motion
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

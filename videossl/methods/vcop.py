@@ -15,13 +15,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import MethodConfig
 from ..data.sampling import ViewSpec
 from ..data.sampling_pretext import VCOPSampler
 from ..errors import UserError
-from .base import Method, StepInfo, concat_views
-from .pretext_utils import PairwiseFusionHead
+from ..heads import PairwiseFusionHead
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo, concat_views
 
 
 @dataclass
