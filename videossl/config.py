@@ -11,15 +11,16 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from .config_checks import check_pretrain_config, check_settings, schema_rules
 from .data.config import DataConfig, DataSourceConfig, SyntheticConfig  # noqa: F401  (re-exported)
 from .errors import UserError
+from .methods import METHODS
 from .methods.base import MethodConfig  # noqa: F401  (re-exported: the base of every method's section)
 from .reference import ReferenceConfig
-from .config_checks import check_pretrain_config, check_settings, schema_rules
-from .methods import METHODS
 
 
 @dataclass
@@ -120,8 +121,6 @@ def _override_value(text: str) -> Any:
     empty string (as Hydra does); ``key=null`` sets null."""
     if text.strip() in ("", '""', "''"):
         return ""
-    import yaml
-
     if text.startswith(("[", "{")):
         try:
             return yaml.safe_load(text)

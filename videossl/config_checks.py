@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .errors import UserError
@@ -408,8 +409,6 @@ def check_method_settings(section: DictConfig) -> None:
 
 def check_hardware(train: DictConfig) -> None:
     """``train.accelerator`` names a device this machine has (``auto`` and ``cpu`` always do)."""
-    import torch
-
     accelerator = str(train.accelerator)
     if accelerator in ("cuda", "gpu") and not torch.cuda.is_available():
         raise UserError(f"train.accelerator must be auto or cpu here (torch sees no CUDA GPU), got '{accelerator}'")

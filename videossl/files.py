@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import io
 import os
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
+
+import torch
 
 from .errors import UserError
 
@@ -121,8 +124,6 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def torch_save(obj: Any, path: str | Path, what: str = "") -> Path:
     """``torch.save`` through the atomic writer."""
-    import torch
-
     return atomic_write(path, lambda f: torch.save(obj, f), what)
 
 
@@ -134,8 +135,6 @@ def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:
 
 def remove_stale_temp_files(path: Path) -> None:
     """Delete ``.<name>.tmp-<pid>[-<random>]`` files that writers killed mid-write left behind (their pid is gone)."""
-    import glob
-
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         pid = tmp.name.rsplit(".tmp-", 1)[-1].split("-")[0]
         if not pid.isdigit() or int(pid) == os.getpid():

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
 
 
 def mlp(
@@ -74,8 +75,6 @@ class DINOHead(nn.Module):
     def __init__(self, in_dim: int, out_dim: int = 65536, hidden_dim: int = 2048, bottleneck_dim: int = 256,
                  num_layers: int = 3, norm_last_layer: bool = True, use_bn: bool = False):
         super().__init__()
-        from torch.nn.utils.parametrizations import weight_norm
-
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [bottleneck_dim]
         layers: list[nn.Module] = []
         for i in range(num_layers):

@@ -17,13 +17,13 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from . import recipes_dir
-from .errors import UserError
-from .eval.synthetic_protocol import EVAL_OVERRIDES, SUPERVISED_OVERRIDES, eval_data_overrides, write_random_init
 from .config import load_pretrain_config
 from .engine.trainer import pretrain
+from .errors import UserError
 from .eval.config import load_eval_config
 from .eval.finetune import run_finetune
 from .eval.frozen import run_frozen_protocols
+from .eval.synthetic_protocol import EVAL_OVERRIDES, SUPERVISED_OVERRIDES, eval_data_overrides, write_random_init
 
 QUICKSTART_RECIPE = recipes_dir() / "simclr_synthetic_tiny3d.yaml"
 

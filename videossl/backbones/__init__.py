@@ -16,12 +16,12 @@ import torch
 
 from ..errors import UserError
 from ..files import torch_save
+from ..loading import ENCODER_KEYS, describe_payload, file_kind, read_torch_file, sibling_hint
 from . import audio, dpc_resnet, framewise, pytorchvideo_video, torchvision_video, video_vit
 from .base import Backbone
 from .dpc_aggregate import DPCAggregate
-from .tiny import TinyResNet3d
-from ..loading import ENCODER_KEYS, describe_payload, file_kind, read_torch_file, sibling_hint
 from .residual import INPUT_TRANSFORMS
+from .tiny import TinyResNet3d
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
     # tiny variants: CPU tests, quickstart, smoke training

@@ -17,8 +17,8 @@ import torch
 
 from videossl.errors import UserError
 
-from .base import Backbone
 from . import load_encoder
+from .base import Backbone
 
 EXPORT_FORMATS = ("torchvision", "pytorchvideo", "transformers")
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .base import Backbone
 from .weights import load_pretrained
@@ -92,8 +93,6 @@ class VideoTransformer(Backbone):
         checkpointed = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self._blocks()):
             if checkpointed:
-                from torch.utils.checkpoint import checkpoint
-
                 h = checkpoint(self._block_forward, block, h, grid, masked, use_reentrant=False)
             else:
                 h = self._block_forward(block, h, grid, masked)

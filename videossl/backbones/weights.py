@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from videossl.errors import UserError
@@ -45,8 +46,6 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], bool]:
     if p.is_dir():
         return _read_pretrained_dir(p), False
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return load_file(str(p)), False
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
@@ -75,8 +74,6 @@ def _read_pretrained_dir(p: Path) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
     for file in candidates:
         if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state.update(load_file(str(file)))
         else:
             state.update(torch.load(file, map_location="cpu", weights_only=True))

@@ -6,9 +6,11 @@ unpickling (e.g. a malicious pickle) is refused with a clear error instead of be
 """
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import UserError
@@ -57,10 +59,6 @@ def rng_state() -> dict[str, Any]:
     (what methods draw from in ``training_step``), numpy's legacy global generator and Python's ``random``
     (nothing in videossl draws from these two while training, but a user's method or a library may; they cost
     10 KB). The data loader has its own generator (``data/loader.py``), so none of these moves when it starts."""
-    import random
-
-    import numpy as np
-
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -76,10 +74,6 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what ``rng_state`` saved; checkpoints written before numpy / Python states were saved restore torch
     (and CUDA) only."""
-    import random
-
-    import numpy as np
-
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

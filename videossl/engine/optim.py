@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from lightly.utils.lars import LARS
 from torch import nn
-from torch.optim import SGD, Adam, AdamW, Optimizer
+from torch.optim import Adam, AdamW, Optimizer, SGD
 
 from ..errors import UserError
 from ..nn.schedules import cosine_schedule, step_schedule
@@ -58,8 +59,6 @@ def build_optimizer(model: nn.Module, optim_cfg) -> Optimizer:
     if name == "sgd":
         return SGD(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum, nesterov=nesterov)
     if name == "lars":
-        from lightly.utils.lars import LARS
-
         return LARS(groups, lr=optim_cfg.lr, momentum=optim_cfg.momentum, trust_coefficient=optim_cfg.lars_eta,
                     nesterov=nesterov)
     raise UserError(f"unknown optimizer 'optim.name={name}'; choose from {', '.join(OPTIMIZERS)}")

@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from torch.utils.tensorboard import SummaryWriter
+
 from ..files import save_figure, write_text
 
 
@@ -28,8 +30,6 @@ class RunLogger:
         self._write()
         self.writer = None
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
             self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:

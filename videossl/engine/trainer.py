@@ -8,31 +8,32 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
+from tqdm.auto import tqdm
 
+from .. import __version__
 from ..backbones import save_encoder
+from ..backbones.base import Backbone
+from ..backbones.residual import ResidualInput
+from ..backbones.video_vit import VideoTransformer
 from ..config import to_yaml
 from ..data.bad_files import report_bad_files
 from ..data.build import build_dataset
 from ..data.loader import build_train_loader
 from ..errors import UserError
-from ..methods import StepInfo, build_method
 from ..files import RunDirLock, make_dir, write_text
+from ..methods import StepInfo, build_method
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .monitor import COLLAPSE_STD, collapse_stats
 from .optim import apply_schedules, build_optimizer
 from .run_dir import check_resume, resolve_run_dir
 from .run_logger import RunLogger, plot_metrics
-from ..transforms.video import VIDEO_MEAN, VIDEO_STD
-from .. import __version__
-from ..backbones.base import Backbone
-from ..backbones.residual import ResidualInput
-from ..backbones.video_vit import VideoTransformer
 
 log = logging.getLogger("videossl.train")
 
@@ -51,8 +52,6 @@ def resolve_strategy(train_cfg: DictConfig) -> Any:
     so a process whose peer died or hangs exits with an error instead of waiting forever."""
     if train_cfg.strategy != "ddp":
         return train_cfg.strategy
-    from datetime import timedelta
-
     from lightning.fabric.strategies import DDPStrategy
 
     return DDPStrategy(timeout=timedelta(seconds=train_cfg.ddp_timeout_s))
@@ -215,8 +214,6 @@ def build_run(cfg: DictConfig, fabric: Any, run_dir: Path, resumed: tuple[Path, 
     if run.is_main:
         run.logger = RunLogger(run_dir, resume_step=run.step)  # drops rows logged after the checkpoint
         if tc.progress:
-            from tqdm.auto import tqdm
-
             run.bar = tqdm(total=total_steps, initial=run.step, desc=f"pretrain {cfg.method.name}", unit="step",
                            dynamic_ncols=True)
     return run
