@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from .base import Method, StepInfo, check_view_names
 from .arrow_of_time import ArrowOfTime
 from .avenet import AVENet
 from .avid import AVID
 from .barlow_twins import BarlowTwins
+from .base import Method, StepInfo, check_view_names
 from .brave import BraVe
 from .byol import BYOL
 from .colorization import Colorization

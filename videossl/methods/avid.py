@@ -23,14 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import Backbone, create_backbone
-from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, ViewSpec
 from ..errors import UserError
 from ..heads import EmbeddingPairHead, ProjectionHead
 from ..losses.audio_visual import cross_modal_nce, in_video_sync_nce
-from .base import Method, StepInfo
 from ..transforms.audio import build_audio_transform
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

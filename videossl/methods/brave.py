@@ -34,15 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
-from .base import MethodConfig
 from ..data.sampling import (BraVeSampler, ClipSampler, SampledViews, VideoMeta, ViewSpec, audio_view, audio_window,
                              clip_span, random_clip_start, segment_frames, video_view)
 from ..errors import UserError
 from ..heads import BravePairHead, PairHeads, SharedHeads
 from ..losses.brave import brave_loss
-from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform, frame_differences
-from .base import Method, StepInfo
 from ..transforms.audio import build_audio_transform
+from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform, frame_differences
+from .base import Method, MethodConfig, StepInfo
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of a unit normal truncated to (-2, 2) (Keras VarianceScaling)
 

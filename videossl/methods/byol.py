@@ -18,10 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..nn.ema import EMATeacher
-from ..nn.schedules import cosine_schedule
 from ..heads import PredictionHead, ProjectionHead
 from ..losses.regression import normalized_mse_loss
+from ..nn.ema import EMATeacher
+from ..nn.schedules import cosine_schedule
 from .base import Method, StepInfo, concat_views
 from .views import RhoViewsConfig, rho_augment, rho_clip_views
 

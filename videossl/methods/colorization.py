@@ -20,12 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..losses.colorization import rebalance_weights, rebalanced_cross_entropy
 from ..transforms.video import VIDEO_MEAN, VIDEO_STD, build_video_transform, luma
-from .base import Method, StepInfo
+from .base import Method, MethodConfig, StepInfo
 
 # sRGB (D65) -> XYZ matrix and the D65 white point (CIE 1931), as in skimage.color.rgb2lab.
 RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))

@@ -24,12 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MethodConfig
 from ..data.sampling import LongAudioSampler, ViewSpec
 from ..errors import UserError
 from ..losses.cpc import cpc_info_nce
-from .base import Method, StepInfo
 from ..transforms.audio import build_audio_transform
+from .base import Method, MethodConfig, StepInfo
 
 HOP = 160  # the CPC encoder's total stride (5 * 4 * 2 * 2 * 2 samples per step)
 

@@ -13,12 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import MethodConfig
-from ..nn.ema import EMATeacher
-from ..nn.schedules import cosine_schedule
 from ..heads import DINOHead
 from ..losses.dino import dino_loss, koleo_loss, updated_center
-from .base import Method, StepInfo
+from ..nn.ema import EMATeacher
+from ..nn.schedules import cosine_schedule
+from .base import Method, MethodConfig, StepInfo
 from .multicrop import forward_by_resolution, multicrop_views
 
 

@@ -37,12 +37,11 @@ from torch import nn
 
 from ..backbones import Backbone
 from ..backbones.dpc_aggregate import ConvGRUCell, DPCAggregate
-from .base import MethodConfig
 from ..data.sampling import ContiguousBlockSampler, ViewSpec
 from ..errors import UserError
 from ..losses.dpc import dpc_loss
-from .base import Method, StepInfo
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

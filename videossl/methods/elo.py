@@ -42,15 +42,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone, create_backbone
-from ..losses.audio_visual import cross_modal_nce
-from ..losses.regression import normalized_mse_loss
-from ..transforms.video import build_video_transform, frame_differences, luma
-from .base import MethodConfig
 from ..data.sampling import AudioVisualSampler, RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import ProjectionHead, mlp
-from .base import Method, StepInfo
+from ..losses.audio_visual import cross_modal_nce
+from ..losses.regression import normalized_mse_loss
 from ..transforms.audio import build_audio_transform
+from ..transforms.video import build_video_transform, frame_differences, luma
+from .base import Method, MethodConfig, StepInfo
 
 STREAMS = ("frame_diff", "gray", "audio")
 RECON_TARGETS = ("frame_diff", "gray", "rgb")

@@ -16,11 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
-from .base import Method, StepInfo
 from ..transforms.video import build_video_transform
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

@@ -14,13 +14,12 @@ from typing import Any
 
 import torch
 
-from .base import MethodConfig
 from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import MAEDecoder
 from ..losses.mae import masked_reconstruction_loss, patchify, pixel_targets
-from .base import Method, StepInfo
 from ..transforms.video import build_video_transform, tube_mask
+from .base import Method, MethodConfig, StepInfo
 
 
 @dataclass

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..errors import UserError
 from .base import StepInfo
-from .dpc import DPC, ConvGRUCell, DPCConfig
+from .dpc import ConvGRUCell, DPC, DPCConfig
 
 
 @dataclass

@@ -28,13 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .base import MethodConfig
-from ..nn.ema import EMATeacher
-from ..nn.schedules import cosine_schedule
 from ..heads import PredictionHead, ProjectionHead
 from ..losses.distributed import gather_no_grad, rank, world_size
 from ..losses.moco import moco_queue_loss, moco_v3_loss
-from .base import Method, StepInfo, concat_views
+from ..nn.ema import EMATeacher
+from ..nn.schedules import cosine_schedule
+from .base import Method, MethodConfig, StepInfo, concat_views
 from .views import RhoViewsConfig, rho_augment, rho_clip_views
 
 

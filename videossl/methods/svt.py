@@ -35,14 +35,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..backbones.inflate import inflate_image_vit
+from ..data.sampling import SVTSampler, ViewSpec
 from ..errors import UserError
 from ..losses.dino import svt_losses, updated_center
+from ..transforms.video import build_multicrop_transforms
 from .base import StepInfo
 from .dino import DINO, DINOConfig
 from .multicrop import forward_by_resolution, local_crop_size
-from ..backbones.inflate import inflate_image_vit
-from ..data.sampling import SVTSampler, ViewSpec
-from ..transforms.video import build_multicrop_transforms
 
 PAIRINGS = ("l->g", "g->g", "l->l", "g->l")  # student view kind -> teacher view kind
 

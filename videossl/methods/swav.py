@@ -23,10 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .base import MethodConfig
 from ..heads import ProjectionHead, Prototypes
 from ..losses.swav import sinkhorn_knopp, swapped_prediction_loss
-from .base import Method, StepInfo
+from .base import Method, MethodConfig, StepInfo
 from .multicrop import forward_by_resolution, multicrop_views
 from .views import rho_augment, rho_clip_views
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from ..errors import UserError
-from .base import MethodConfig
 from ..data.sampling import RhoClipSampler, ViewSpec
+from ..errors import UserError
 from ..transforms.video import BatchedVideoAugment, build_video_transform
+from .base import MethodConfig
 
 
 @dataclass
