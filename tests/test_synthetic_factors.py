@@ -80,9 +80,13 @@ def test_reversed_video_is_the_frame_reversal_of_its_forward_twin(tmp_path):
     assert count == 16 == decoder.probe(tmp_path / "a/rev.mp4").num_frames
     fwd = decoder.frames(tmp_path / "a/fwd.mp4", list(range(count))).float()
     rev = decoder.frames(tmp_path / "a/rev.mp4", list(range(count))).float()
-    reversal_error = (rev - fwd.flip(0)).abs().mean().item()
-    unreversed_error = (rev - fwd).abs().mean().item()
-    assert reversal_error < 3.0 and unreversed_error > 3 * reversal_error, (reversal_error, unreversed_error)
+    blur = lambda x: x.reshape(16, 12, 4, 12, 4, 3).mean(dim=(2, 4))  # noqa: E731  (4x4 means: the codec's noise / 4)
+    reversal_error = (blur(rev) - blur(fwd.flip(0))).abs()
+    unreversed_error = (blur(rev) - blur(fwd)).abs()
+    # within codec tolerance: a small mean difference and no block off by more than 20 levels; not reversed: objects
+    # sit elsewhere, so many blocks are
+    assert reversal_error.mean() < 3.0 and (reversal_error > 20).float().mean() < 0.002, reversal_error.max()
+    assert (unreversed_error > 20).float().mean() > 0.02
 
 
 def test_tiny_dataset_layout_and_factor_csvs(tiny_root):

@@ -5,7 +5,7 @@ object's colours, size and orientation, sensor noise) and carries three labels, 
 others (balanced per split: each factor's labels are a round robin shuffled on its own):
 
 * ``appearance`` (8): what the object is, a shape + texture family (``APPEARANCES``: cross, disc_halves,
-  disc_stripes, ring_gap, square_checker, square_solid, star, triangle); 8-12 px radius at 64 px;
+  disc_stripes, ring_gap, square_checker, square_solid, star, triangle); 10-14 px radius at 64 px;
 * ``motion`` (8): what it does (``MOTIONS``: bounce, fall_rest, orbit, pulse, slide, spin, split, zigzag), every
   dynamic damped (friction, restitution < 1, spiralling in, slowing spin, dying pulse);
 * ``arrow`` (2): ``forward`` or ``reversed``: the video is rendered forward, then its frames and its audio are
@@ -54,7 +54,7 @@ from .synthetic_factors_scenes import APPEARANCES, ARROWS, MOTIONS, SAMPLE_RATE,
 
 FACTORS = ("appearance", "motion", "arrow")
 CLASSES = {"appearance": APPEARANCES, "motion": MOTIONS, "arrow": ARROWS}
-FORMAT_VERSION = 1  # bump when rendering or layout changes, so cached datasets are regenerated
+FORMAT_VERSION = 2  # bump when rendering or layout changes, so cached datasets are regenerated
 INFO_FILE = "synthetic_factors.json"
 DEFAULTS = dict(num_pool=600, num_train=800, num_test=400, size=64, fps=16, min_seconds=2.0, max_seconds=2.5, seed=0)
 SPLITS = ((0, "pool", "num_pool"), (1, "train", "num_train"), (2, "test", "num_test"))

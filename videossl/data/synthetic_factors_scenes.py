@@ -41,9 +41,12 @@ ARROWS = ("forward", "reversed")
 LOOKS = {"cross": ("cross", "solid"), "disc_halves": ("circle", "halves"), "disc_stripes": ("circle", "stripes"),
          "ring_gap": ("ring_gap", "solid"), "square_checker": ("square", "checker"), "square_solid": ("square", "solid"),
          "star": ("star", "solid"), "triangle": ("triangle", "solid")}
-OBJECT_RADIUS = (0.13, 0.19)  # x frame size: 8-12 px at 64 px, a third to half of a 48 px crop across
+OBJECT_RADIUS = (0.16, 0.22)  # x frame size: 10-14 px at 64 px, about half of a 48 px crop across
 TRAIL_TAU_S = 0.25  # the trail's decay time constant (s)
-TRAIL_OPACITY = 0.6
+TRAIL_OPACITY = 0.7
+# the synthetic set's backgrounds with their texture contrast scaled down: from scratch on 800 videos, a tiny 3D ResNet
+# stayed near chance on motion with the full-contrast stripes / checkers (docs/benchmarks-factors.md)
+BACKGROUND_CONTRAST = 0.35
 
 
 class Motion(NamedTuple):
@@ -262,9 +265,11 @@ def render_factor_video(appearance: str, motion: str, arrow: str, rng: np.random
     num_frames = max(2, int(round(seconds * fps)))
     t = np.arange(num_frames, dtype=np.float64) / fps
     background = render_background(rng, size)
+    background_mean = background.reshape(-1, 3).mean(0)
+    background = background_mean + BACKGROUND_CONTRAST * (background - background_mean)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     canvas = np.repeat(background[None], num_frames, axis=0)
-    bg_mean = background.reshape(-1, 3).mean(0)
+    bg_mean = background_mean
     for _ in range(int(rng.integers(0, 3))):  # distractors: small plain discs / squares drifting slowly
         start, drift = size * rng.uniform(0.05, 0.95, 2), size * rng.uniform(-0.08, 0.08, 2)
         look = (str(rng.choice(["circle", "square"])), _random_colour(rng, bg_mean), None, 1.0)
