@@ -16,13 +16,13 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
+import torch
+
 from .measure import main_of, meta_flops, rss_growth_mb, run_in_fresh_process, synchronize
 from .peers import StepSpec, build_runner
 
 
 def _cost_child(spec: StepSpec, threads: int, steps: int, max_step_s: float) -> dict[str, Any]:
-    import torch
-
     torch.set_num_threads(threads)
     runner = build_runner("ours", spec)
     cuda = spec.device.startswith("cuda")

@@ -15,9 +15,13 @@ frame rate on the same files (the ceiling).
 from __future__ import annotations
 
 import argparse
+import random
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+
+import torch
 
 from videossl.data import sampling
 from videossl.data.datasets import DatasetIndex, VideoEntry
@@ -75,8 +79,6 @@ def _peer_sampler(case: str, fps: float):
         spans = [span(8, 4), span(8, 8)] + [span(t, s) for t, s in zip((2, 4, 8) * 3, (2, 4, 8, 4, 8, 2, 8, 2))]
 
         def __call__(self, last_clip_time, video_duration, annotation):
-            import random
-
             starts = [random.uniform(0, max(float(video_duration) - float(s), 0)) for s in self.spans]
             ends = [min(Fraction(st).limit_denominator(10000) + s, video_duration) for st, s in zip(starts, self.spans)]
             n = len(self.spans)
@@ -87,7 +89,6 @@ def _peer_sampler(case: str, fps: float):
 
 
 def bench_pytorchvideo(paths: list[str], case: str, fps: float, budget_s: float) -> dict:
-    import torch
     from pytorchvideo.data import LabeledVideoDataset
 
     sampler, frame_counts = _peer_sampler(case, fps)
@@ -166,10 +167,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    import torch
-
     torch.set_num_threads(1)
     decoders = args.decoders.split(",") if args.decoders else available_decoders()
     for name in decoders:

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .peers import method_batch
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from videossl.methods import METHODS, StepInfo
+
+from .peers import method_batch
 
 
 def build_method(cfg: Any, device: str = "meta"):
     """``METHODS[cfg.method.name](cfg)`` built on ``device`` (``meta``: shapes only, no weights), in train mode."""
-    import torch
-
     with torch.device(device):
         return METHODS[cfg.method.name](cfg).train()
 
@@ -28,8 +30,6 @@ def build_method(cfg: Any, device: str = "meta"):
 def count_step_flops(method: Any, batch: dict[str, Any]) -> dict[str, float]:
     """``{"forward", "backward", "total"}`` model FLOPs of one training step of ``method`` on ``batch`` (the
     method's parameters and the batch on one device, ``meta`` or a real one)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
     with forward:
         loss = method.training_step(batch, StepInfo(0, 1000, 0))["loss"]
@@ -49,9 +49,6 @@ def training_step_flops(cfg: Any, batch_size: int, seed: int = 0, device: str = 
 
 def forward_flops(module: Any, clip: Any) -> float:
     """FLOPs of ``module(clip)`` (one forward, no gradient), e.g. a backbone on one ``(1, C, T, H, W)`` clip."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         module(clip)

@@ -37,22 +37,29 @@ import json
 import logging
 import math
 import os
+import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from videossl import recipes_dir
-from videossl.errors import UserError
+import torch
+import yaml
+from omegaconf import OmegaConf
 
-from .learn_cache import backbone_tag, cached_top1, with_num_test  # noqa: F401  (with_num_test: tests use learn.*)
+from videossl import recipes_dir
 from videossl.config import load_pretrain_config, to_yaml
 from videossl.engine.checkpoint import load_checkpoint
 from videossl.engine.run_logger import read_metrics
 from videossl.engine.trainer import pretrain
+from videossl.errors import UserError
 from videossl.eval.config import load_eval_config
 from videossl.eval.frozen import run_frozen_protocols
 from videossl.eval.synthetic_protocol import EVAL_OVERRIDES, eval_data_overrides, write_random_init
+
 from .learn_audio import bench_audio
+from .learn_cache import backbone_tag, cached_top1, with_num_test  # noqa: F401  (with_num_test: tests use learn.*)
 
 RECIPES_DIR = recipes_dir()
 SYNTHETIC_GLOB = "*_synthetic_*.yaml"
@@ -152,8 +159,6 @@ def pretrain_timed(cfg: Any) -> tuple[Path, float, int]:
     Minutes add up over the invocations that trained (kept in ``<run_dir>/bench_minutes.json``); one that
     only finds a finished run adds nothing, so a rerun reports the time the run really took.
     """
-    import yaml
-
     run_dir = Path(cfg.train.run_dir)
     saved = run_dir / "config.yaml"
     if (run_dir / "last.ckpt").is_file() and saved.is_file():
@@ -193,8 +198,6 @@ def final_loss(run_dir: Path) -> float | None:
 
 def random_init_tag(cfg) -> str:
     """``<backbone>`` or ``<backbone>-<kwargs hash>`` of the run's video backbone."""
-    from omegaconf import OmegaConf
-
     return backbone_tag(cfg.backbone.name, OmegaConf.to_container(cfg.backbone.kwargs, resolve=True) or {},
                         int(cfg.train.seed))
 
@@ -292,10 +295,6 @@ def write_outputs(out: Path, rows: list[dict], command: str) -> str:
 
 def write_doc(path: Path, table: str, command: str, rows: list[dict]) -> None:
     """The measured table as a markdown page: what was run, on what machine, and the verdict."""
-    import platform
-
-    import torch
-
     failing = [r["recipe"] for r in rows if not r.get("error") and not r["beats_random"]]
     failed = [r["recipe"] for r in rows if r.get("error")]
     verdict = ("Every recipe beats random initialisation on both protocols." if not failing and not failed else
@@ -355,11 +354,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import shlex
-    import sys
-
-    import torch
-
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     for key, value in (("--epochs", args.epochs), ("--max-steps", args.max_steps)):

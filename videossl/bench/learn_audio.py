@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .learn_cache import backbone_tag, cached_top1, with_num_test
+import torch
+
 from videossl.backbones import create_backbone, save_encoder
 from videossl.eval.audio import load_audio_eval_config, run_audio_linear
 from videossl.eval.synthetic_protocol import eval_data_overrides
+
+from .learn_cache import backbone_tag, cached_top1, with_num_test
 
 TINY_AUDIO_EVAL = ["data.num_windows=1", "linear.epochs=5", "data.batch_size=4"]
 # AudioEvalDataConfig keys the video evaluation's data overrides share with it (the synthetic sets themselves).
@@ -32,8 +35,6 @@ def audio_eval_overrides(cfg, tiny: bool, num_test: int | None = None) -> list[s
 def write_random_audio_init(ssl_audio: Path, seed: int, out: Path) -> Path:
     """The audio backbone of ``ssl_audio`` (name and kwargs as saved) at random init, seeded with ``seed``, as
     ``<out>/random-audio-<tag>/encoder_audio.pt`` (rewritten identically on every call, so its cache holds)."""
-    import torch
-
     payload = torch.load(ssl_audio, map_location="cpu", weights_only=True)
     name, kwargs = payload["backbone"], {k: v for k, v in payload["kwargs"].items() if k != "pretrained"}
     path = out / f"random-audio-{backbone_tag(name, kwargs, seed)}" / "encoder_audio.pt"

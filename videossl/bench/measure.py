@@ -13,19 +13,25 @@
 """
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
-from .peers import Runner, StepSpec, build_config, build_runner
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from videossl.reliability.soak import rss_mb
+
 from .flops import training_step_flops
+from .peers import Runner, StepSpec, build_config, build_runner
 
 
 def synchronize(device: str) -> None:
-    import torch
-
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
@@ -59,8 +65,6 @@ def meta_flops(spec: StepSpec) -> float:
 def step_flops(runner: Runner) -> float:
     """Model FLOPs of one training step (forward + backward) counted while it runs (on CPU this misses SDPA's
     flash kernel: prefer ``meta_flops``)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with counter:
         runner.step()
@@ -77,8 +81,6 @@ def rss_growth_mb(fn: Any) -> tuple[Any, float, float]:
     """Run ``fn()``; return ``(its result, peak RSS growth in MB, RSS before in MB)``. The peak is the larger of
     the resident set sampled every millisecond by a thread and the process's ``ru_maxrss`` (which catches
     short spikes, but only above the process's earlier peak), both minus the resident set before."""
-    import threading
-
     before, peak_before = rss_mb(), _max_rss_mb()
     peak = [before]
     done = threading.Event()
@@ -100,8 +102,6 @@ def rss_growth_mb(fn: Any) -> tuple[Any, float, float]:
 
 
 def _memory_child(impl: str, spec: StepSpec, threads: int, steps: int) -> dict[str, Any]:
-    import torch
-
     torch.set_num_threads(threads)
     runner = build_runner(impl, spec)
     _, growth, before = rss_growth_mb(lambda: [runner.step() for _ in range(steps)])
@@ -113,8 +113,6 @@ def peak_memory_mb(impl: str, spec: StepSpec, threads: int = 1, steps: int = 2,
     """``{"peak_mb", "how"}``: CUDA peak allocated in this process (with ``runner``), or on CPU the growth of the
     peak RSS of a fresh process over ``steps`` steps (see the module docstring)."""
     if spec.device.startswith("cuda"):
-        import torch
-
         runner = runner or build_runner(impl, spec)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -133,10 +131,6 @@ def run_in_fresh_process(module: str, function: str, *args: Any, timeout_s: floa
     """Call ``function(*args)`` of ``module`` in a new Python process (``python -m module function args-json``,
     the module's ``__main__`` calls :func:`main_of`); its dict result comes back as JSON, a failure as
     ``{"error": "one line"}``."""
-    import json
-    import subprocess
-    import sys
-
     try:
         done = subprocess.run([sys.executable, "-m", module, function, json.dumps(args)],
                               capture_output=True, text=True, timeout=timeout_s)
@@ -152,8 +146,6 @@ def run_in_fresh_process(module: str, function: str, *args: Any, timeout_s: floa
 def main_of(functions: dict[str, Any], argv: list[str]) -> int:
     """``python -m <module> function args-json``: call ``functions[function]`` and print its dict as JSON. A dict
     argument with a ``method`` and a ``backbone`` key becomes a ``StepSpec``."""
-    import json
-
     function, args = argv[0], json.loads(argv[1])
     args = [StepSpec(**a) if isinstance(a, dict) and {"method", "backbone"} <= set(a) else a for a in args]
     print(json.dumps(functions[function](*args)))

@@ -21,6 +21,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
+from torch import nn
+
 from videossl.backbones import create_backbone
 from videossl.config import load_pretrain_config
 from videossl.data.build import build_dataset
@@ -76,8 +79,6 @@ def build_config(spec: StepSpec):
 
 
 def autocast(spec: StepSpec):
-    import torch
-
     if spec.precision == "bf16-mixed":
         return torch.autocast(device_type=spec.device.split(":")[0], dtype=torch.bfloat16)
     if spec.precision not in ("32-true", "32"):
@@ -87,8 +88,6 @@ def autocast(spec: StepSpec):
 
 def make_views(spec: StepSpec, num_views: int) -> list:
     """``num_views`` random ``(B, 3, T, S, S)`` tensors on the device (the same for every implementation)."""
-    import torch
-
     generator = torch.Generator().manual_seed(spec.seed + 1)
     return [torch.randn(spec.batch, 3, spec.frames, spec.crop, spec.crop, generator=generator).to(spec.device)
             for _ in range(num_views)]
@@ -114,8 +113,6 @@ def method_batch(cfg, method, batch_size: int, device: str, seed: int = 0) -> di
     tensor is then replaced by random numbers of the same shape with the batch dimension grown to
     ``batch_size``, and integer tensors (labels, orders) are repeated. No decoding happens in the timed steps.
     """
-    import torch
-
     data_cfg = cfg.data.copy()
     data_cfg.format, data_cfg.root, data_cfg.split = "synthetic", "", "pool"
     data_cfg.synthetic.num_pool, data_cfg.synthetic.num_train, data_cfg.synthetic.num_test = 2, 2, 2
@@ -147,8 +144,6 @@ def count_clips(batch: dict[str, Any]) -> int:
 
 
 def build_ours(spec: StepSpec) -> Runner:
-    import torch
-
     cfg = build_config(spec)
     torch.manual_seed(spec.seed)
     method = METHODS[spec.method](cfg)
@@ -170,8 +165,6 @@ def build_ours(spec: StepSpec) -> Runner:
 
 
 def _peer_optimizer(model, cfg):
-    import torch
-
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                              weight_decay=cfg.optim.weight_decay)
 
@@ -191,8 +184,6 @@ def _simple_step(spec: StepSpec, model, optimizer, loss_fn: Callable[[], Any], a
 
 def _peer_inputs(spec: StepSpec):
     """What every peer starts from: the config, our backbone (seeded like ours) and two views."""
-    import torch
-
     cfg = build_config(spec)
     torch.manual_seed(spec.seed)
     return cfg, _backbone(cfg, spec), make_views(spec, 2)
@@ -201,8 +192,6 @@ def _peer_inputs(spec: StepSpec):
 def build_pytorchvideo(spec: StepSpec) -> Runner:
     """pytorchvideo 0.1.5's SimCLR / BYOL modules (their forward computes the loss) around our backbone."""
     from pytorchvideo.layers.mlp import make_multilayer_perceptron
-    from torch import nn
-
     cfg, backbone, (x1, x2) = _peer_inputs(spec)
     h = cfg.method
     dim = backbone.num_features
@@ -230,12 +219,9 @@ def build_pytorchvideo(spec: StepSpec) -> Runner:
 
 def build_lightly(spec: StepSpec) -> Runner:
     """lightly 1.6 heads and losses around our backbone, in the form of lightly's examples."""
-    import torch
     from lightly import loss as L
     from lightly.models import modules as M
     from lightly.models.utils import deactivate_requires_grad, update_momentum
-    from torch import nn
-
     cfg, backbone, (x0, x1) = _peer_inputs(spec)
     h = cfg.method
     dim = backbone.num_features

@@ -22,12 +22,16 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import torch
+from torch import nn
+
 from videossl import resolve_recipe
 from videossl.config import load_pretrain_config
 from videossl.data.build import build_dataset
 from videossl.data.loader import build_train_loader
 from videossl.engine.optim import build_optimizer
 from videossl.methods import METHODS, StepInfo
+
 from .peers import StepSpec, autocast, build_config, count_clips, method_batch
 
 
@@ -39,10 +43,7 @@ def _free_port() -> int:
 
 def ddp_worker(rank: int, world: int, spec_json: str, steps: int, threads: int) -> dict[str, Any]:
     """Run in each process: time ``steps`` DDP training steps after one warm-up; rank 0 reports."""
-    import torch
     import torch.distributed as dist
-    from torch import nn
-
     torch.set_num_threads(threads)
     spec = StepSpec(**json.loads(spec_json))
     cuda = spec.device.startswith("cuda")

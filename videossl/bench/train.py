@@ -22,11 +22,16 @@ Parts (``--parts``, default ``step``; ``--tiny`` runs every part once at tiny si
 from __future__ import annotations
 
 import argparse
+import csv
 import math
+import os
+import platform
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from videossl import resolve_recipe
 from videossl.backbones import BACKBONES
@@ -34,6 +39,7 @@ from videossl.config import load_pretrain_config
 from videossl.engine.trainer import pretrain
 from videossl.errors import UserError
 from videossl.methods import METHODS
+
 from .cost import run_cost
 from .measure import meta_flops, peak_memory_mb, step_flops, time_interleaved
 from .peers import PEERS, StepSpec, build_runner
@@ -100,8 +106,6 @@ def bench_e2e(recipe: str, steps: int, overrides: list[str], log_every: int = 5)
     """Pretrain ``recipe`` for ``steps`` optimizer steps with its own dataloader settings; returns the trainer's
     ``data_wait`` per logged window, its mean over all windows and over the windows after the first (which
     includes starting the workers), and clips/s."""
-    import csv
-
     with tempfile.TemporaryDirectory(prefix="videossl-bench-e2e-") as tmp:
         cfg = load_pretrain_config(resolve_recipe(recipe), [
             *overrides, f"train.max_steps={steps}", f"train.log_every={log_every}", f"train.run_dir={tmp}/run",
@@ -119,8 +123,6 @@ def bench_e2e(recipe: str, steps: int, overrides: list[str], log_every: int = 5)
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 
@@ -198,8 +200,6 @@ def apply_tiny(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     if args.tiny:
         apply_tiny(args)
     parts = _check(args)
@@ -248,11 +248,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe_device(device: str, threads: int) -> str:
-    import os
-    import platform
-
-    import torch
-
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     cpu = platform.processor() or platform.machine()

@@ -25,12 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 from typing import Any
 
-from .compute import DEFAULT_GPU, GPUS, Gpu, cost, default_mfu, model_summary, schedule, step_flops
+import torch
+from omegaconf import OmegaConf
+
 from videossl import resolve_recipe
 from videossl.config import load_pretrain_config
 from videossl.errors import UserError
+
+from .compute import DEFAULT_GPU, GPUS, Gpu, cost, default_mfu, model_summary, schedule, step_flops
 from .data_check import check_data
 from .memory import CUDA_OVERHEAD_GIB, estimate_peak_memory, measure_cuda_peak
 from .report import format_plan
@@ -74,10 +79,6 @@ def _check_args(args: argparse.Namespace) -> None:
 def weight_files(cfg: Any) -> tuple[Any, list[str]]:
     """A copy of ``cfg`` without local weight files (the plan needs shapes, not weights) and one problem line per
     weights file that does not exist."""
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
     cfg = cfg.copy()
     OmegaConf.set_readonly(cfg, False)
     problems = []
@@ -107,8 +108,6 @@ def _gpu(args: argparse.Namespace) -> Gpu:
 
 def peak_memory(cfg: Any, precision: str, world_size: int) -> dict[str, Any]:
     """Measured on the CUDA device when one is here (and the recipe trains on GPU), else simulated."""
-    import torch
-
     batch = int(cfg.train.batch_size)
     if torch.cuda.is_available() and cfg.train.accelerator != "cpu":
         try:
@@ -139,8 +138,6 @@ def memory_problem(memory: dict[str, Any], gpu: Gpu, batch: int) -> str | None:
 
 def make_plan(recipe: str, overrides: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Every section of the plan as plain data (what ``--json`` prints); ``problems`` empty means runnable."""
-    from omegaconf import OmegaConf
-
     path = resolve_recipe(recipe)
     cfg, weight_problems = weight_files(load_pretrain_config(path, overrides, hardware=False))
     data = check_data(cfg, args.probe, args.seed, args.max_missing, args.max_unreadable)

@@ -13,7 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+from PIL import Image
 
 from videossl.data.build import build_index
 from videossl.data.commands import check_files
@@ -67,8 +69,6 @@ def read_annotations(data_cfg: Any) -> dict[str, Any]:
 
 def _codec(path: str) -> str:
     """The codec of the first video (else audio) stream, from the container header."""
-    import av
-
     try:
         with av.open(path) as container:
             streams = container.streams.video or container.streams.audio
@@ -81,8 +81,6 @@ def _describe(path: str, decoder: Any) -> dict[str, Any]:
     """Header facts of a readable file: codec, resolution, fps, duration (images: size only)."""
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
-        from PIL import Image
-
         with Image.open(path) as image:
             return {"codec": image.format or "image", "resolution": f"{image.size[0]}x{image.size[1]}",
                     "fps": None, "duration": None, "audio": False}
@@ -93,14 +91,10 @@ def _describe(path: str, decoder: Any) -> dict[str, Any]:
 
 def _unreadable_non_video(paths: list[str]) -> dict[str, str]:
     """Images and audio files: readable when their header opens (the video decoders' check does not apply)."""
-    import av
-
     bad = {}
     for path in paths:
         try:
             if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
-                from PIL import Image
-
                 with Image.open(path) as image:
                     image.verify()
             else:

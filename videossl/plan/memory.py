@@ -35,13 +35,15 @@ import weakref
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 from torch.overrides import TorchFunctionMode
+from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from videossl.bench.flops import build_method
-from videossl.bench.peers import method_batch
 from videossl.bench.measure import run_in_fresh_process
+from videossl.bench.peers import method_batch
 from videossl.config import load_pretrain_config
 from videossl.engine.optim import build_optimizer
 from videossl.engine.trainer import apply_runtime_options
@@ -185,8 +187,6 @@ def simulate_step_memory(cfg: Any, batch_size: int, precision: str, device: str 
     """Live tensor bytes over ``steps`` training steps of ``cfg``'s method at ``batch_size`` on ``device``
     (``meta`` or ``cpu``): ``{"peak", "persistent", "params", "buffers", "grads", "optimizer"}`` in bytes, the
     peak taken over the last step."""
-    from omegaconf import OmegaConf
-
     torch.manual_seed(int(cfg.train.seed))
     method = build_method(cfg, device)
     apply_runtime_options(method, OmegaConf.create({"compile": False, "channels_last": False,
@@ -266,8 +266,6 @@ def measure_cuda_peak(cfg: Any, batch_size: int, precision: str, world_size: int
     """Peak ``torch.cuda.max_memory_allocated`` over ``steps`` real training steps on the current GPU at
     ``batch_size``, with the recipe's ``channels_last`` and ``activation_checkpointing`` (not ``compile``), in MiB;
     with more than one process DDP's gradient buckets are added, as in the estimate."""
-    from omegaconf import OmegaConf
-
     torch.cuda.empty_cache()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
@@ -305,8 +303,6 @@ def _first_line(error: BaseException) -> str:
 def _cpu_peak_child(recipe: str, overrides: list[str], steps: int = 2) -> dict[str, Any]:
     """In a fresh process: a real CPU training run of ``recipe`` for ``steps`` steps; the peak of live tensor bytes
     from the profiler's allocator events (CPU), counted from before the model is built."""
-    from torch.profiler import ProfilerActivity, profile
-
     torch.set_num_threads(1)
     cfg = load_pretrain_config(recipe, overrides, hardware=False)
     shapes = build_method(cfg, "meta")

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import av
 import numpy as np
+import torch
+from torchvision.io import encode_jpeg, encode_png
 
 from videossl.data.synthetic import _encode_audio, write_video
 
@@ -60,10 +65,6 @@ def _y4m_bytes(frames: np.ndarray, header: str = "") -> bytes:
 
 def write_seeds(folder: str | Path) -> dict[str, Path]:
     """Write the good seed files into ``folder``; returns ``{name: path}``."""
-    import av
-    import torch
-    from torchvision.io import encode_jpeg, encode_png
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frames = _pattern(20, SEED_SIZE)
@@ -99,9 +100,6 @@ def write_seeds_isolated(folder: str | Path) -> dict[str, Path]:
     """``write_seeds`` in a fresh Python process. Once decord is imported, its bundled FFmpeg libraries make
     PyAV's libvpx encoders fail to open (``avcodec_open2("libvpx-vp9") returned 22``), so the seeds are written
     where decord was never loaded."""
-    import subprocess
-    import sys
-
     folder = Path(folder)
     command = [sys.executable, "-c", "import sys; from videossl.reliability.corpus import write_seeds; "
                                      "write_seeds(sys.argv[1])", str(folder)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -27,6 +28,11 @@ from collections import Counter
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 from videossl.data.datasets import DatasetIndex, VideoEntry
 from videossl.data.decode import DecodeError, available_decoders, create_decoder, short_side_size
@@ -49,8 +55,6 @@ class Outcome(NamedTuple):
 
 
 def _worker_loop(connection, func: Callable) -> None:
-    import torch
-
     torch.set_num_threads(1)
     while True:
         task = connection.recv()
@@ -124,9 +128,6 @@ def decode_everything(path: str, decoder_name: str, seed: int = 0) -> Outcome:
     """Probe, decode frames (first/middle/last + 3 random, at full size and resized to 16 px) and 0.5 s of audio.
 
     A success must give uint8 ``(T, H, W, 3)`` frames of the probed size; audio ``(1, 8000)`` float32."""
-    import numpy as np
-    import torch
-
     decoder = create_decoder(decoder_name)
     try:
         meta = decoder.probe(path)
@@ -165,8 +166,6 @@ def fuzz_backends(paths: list[str], backends: Iterable[str], timeout: float = 30
 
 def _fixed_size_clip(frames):
     """uint8 ``(T, H, W, 3)`` -> float ``(3, T, 16, 16)`` so clips of any source size collate."""
-    import torch.nn.functional as F
-
     clip = frames.permute(3, 0, 1, 2).float() / 255.0  # (C, T, H, W)
     return F.interpolate(clip, size=(16, 16), mode="bilinear", align_corners=False)
 
@@ -178,8 +177,6 @@ def loader_check(bad_paths: list[str], good_paths: list[str], decoder_name: str,
     Returns ``{"samples", "good_loaded_as_itself", "good_total", "substituted", "substituted_logged",
     "logged_files", "logged_without_reason", "error"}``; ``error`` is '' unless the loader itself failed.
     """
-    from torch.utils.data import DataLoader
-
     paths = list(bad_paths) + list(good_paths)
     index = DatasetIndex([VideoEntry(p, 0) for p in paths], ["any"])
     views = ViewSpec(RandomClipSampler(num_frames=2, stride=2), {"clip": _fixed_size_clip})
@@ -288,10 +285,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per file and backend")
     parser.add_argument("--workers", type=int, default=2, help="decode worker processes")
     args = parser.parse_args(argv)
-    import logging
-
-    import torch
-
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.getLogger("videossl.data").setLevel(logging.ERROR)  # skipped files go to bad_files_<backend>.tsv

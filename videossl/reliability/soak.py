@@ -16,13 +16,17 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from videossl.data.decode import available_decoders, create_decoder, release_free_heap
+import numpy as np
+import torch
+
 from videossl.data import sampling as S
 from videossl.data.datasets import DatasetIndex, VideoEntry
+from videossl.data.decode import available_decoders, create_decoder, release_free_heap
 from videossl.data.synthetic import ensure_synthetic
 from videossl.data.video_dataset import VideoDataset
 
@@ -72,8 +76,6 @@ def soak_backend(paths: list[str], backend: str, reads: int, warmup: int = 500, 
     """``reads`` random reads with ``backend``; returns RSS numbers (MiB), timing and any read errors.
     ``trim``: ``release_free_heap()`` before each RSS sample (so growth counts live memory only).
     ``through_dataset``: each read is a ``VideoDataset`` sample (``dataset_reader``) instead of a raw decode."""
-    import numpy as np
-
     decoder = create_decoder(backend)
     read_sample = dataset_reader(paths, backend, seed) if through_dataset else None
     rng = np.random.default_rng(seed)
@@ -134,10 +136,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="read through VideoDataset (sampler, one decode per sample, its heap trimming) instead "
                              "of calling the decoder directly")
     args = parser.parse_args(argv)
-    import tempfile
-
-    import torch
-
     torch.set_num_threads(1)
     root = args.root or os.path.join(tempfile.gettempdir(), "videossl-soak")
     paths = soak_dataset(root)

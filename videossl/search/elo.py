@@ -30,13 +30,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from videossl.errors import UserError
-from videossl.files import save_figure, write_text
+import torch
+from omegaconf import OmegaConf
+from scipy.stats import spearmanr
+
 from videossl.bench.learn import find_recipes
 from videossl.config import load_pretrain_config, parse_overrides, read_yaml
 from videossl.engine.trainer import pretrain
+from videossl.errors import UserError
 from videossl.eval.synthetic_protocol import eval_data_overrides
+from videossl.files import save_figure, write_text
 from videossl.methods.elo import TASKS
+
 from .evolution import Evaluated, initial_population, next_population
 from .fitness import encoder_fitness
 
@@ -143,8 +148,6 @@ def run_candidate(recipe: Path, generation: int, cid: int, weights: dict[str, fl
 
 def spearman(a: list[float], b: list[float]) -> float | None:
     """Spearman rank correlation (ties averaged); None with fewer than 3 pairs or a constant column."""
-    from scipy.stats import spearmanr
-
     if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
         return None
     return float(spearmanr(a, b).statistic)
@@ -175,8 +178,6 @@ def plot_fitness(rows: list[dict[str, Any]], path: Path) -> None:
 
 def write_best_recipe(recipe: Path, overrides: list[str], weights: dict[str, float], path: Path, note: str) -> None:
     """The recipe (with the search's ``--set`` overrides) pretraining with ``weights``, its full schedule."""
-    from omegaconf import OmegaConf
-
     merged = OmegaConf.merge(read_yaml(recipe), parse_overrides(overrides))
     merged.method.weights = dict(weights)
     text = OmegaConf.to_yaml(merged)
@@ -239,8 +240,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     for key in ("generations", "population", "steps", "mu"):

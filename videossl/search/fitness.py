@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 
-from videossl.errors import UserError
 from videossl.data.datasets import DatasetIndex
+from videossl.errors import UserError
 from videossl.eval.config import load_eval_config
 from videossl.eval.features import extract_features, load_eval_encoder, read_split
 from videossl.eval.knn import knn_class_scores
@@ -53,8 +54,6 @@ def zipf_kl(cluster_sizes: Any, s: float = 1.0) -> float:
 
 def kmeans_cluster_sizes(features: torch.Tensor, k: int, seed: int = 0) -> np.ndarray:
     """k-means (scikit-learn, k-means++ init, 4 restarts) on L2-normalised ``(N, D)`` features -> ``(k,)`` sizes."""
-    from sklearn.cluster import KMeans
-
     x = torch.nn.functional.normalize(features.float(), dim=1).numpy().astype(np.float64)
     if x.shape[0] < k:
         raise UserError(f"fitness: {x.shape[0]} videos cannot fill k={k} clusters (use more fitness videos or a smaller k)")

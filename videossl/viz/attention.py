@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from omegaconf import OmegaConf
 
-from ..errors import UserError
 from ..backbones.framewise import FrameViT
 from ..backbones.video_vit import VideoTransformer
 from ..data.datasets import DatasetIndex, VideoEntry
 from ..data.video_dataset import VideoDataset
+from ..errors import UserError
 from ..eval.features import load_eval_encoder
 from ..eval.views import multi_view_spec
 from .render import (clip_to_frames, find_normalization, label_image, mosaic, normalize_map, overlay, pick_columns,
@@ -209,8 +210,6 @@ def clip_geometry(config: Path | None, frames: int | None, stride: int | None, s
     """(frames, stride, crop): the command line first, then the run's ``config.yaml``, then 8, 2, 112."""
     from_run: dict[str, int] = {}
     if config is not None:
-        from omegaconf import OmegaConf
-
         data = OmegaConf.load(config).get("data", {})
         from_run = {"frames": data.get("num_frames"), "stride": data.get("frame_stride"), "size": data.get("crop_size")}
     pick = lambda given, key, default: int(given if given is not None else (from_run.get(key) or default))  # noqa: E731

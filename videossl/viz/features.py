@@ -18,9 +18,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
 from ..data.build import build_index
 from ..data.datasets import DatasetIndex
+from ..errors import UserError
 from ..eval.config import load_eval_config
 from ..eval.features import extract_features, load_eval_encoder, resolve_device
 from ..eval.report import plot_tsne
@@ -36,8 +40,6 @@ def eval_overrides(dataset: str, fmt: str | None, config: Path | None) -> list[s
     fmt = fmt or ("synthetic" if dataset == "synthetic" else "folder")
     out = [f"data.format={fmt}"] + ([] if dataset == "synthetic" else [f"data.root={dataset}"])
     if config is not None:
-        from omegaconf import OmegaConf
-
         data = OmegaConf.load(config).get("data", {})
         for ours, theirs in (("num_frames", "num_frames"), ("frame_stride", "frame_stride"), ("crop_size", "crop_size")):
             if data.get(theirs) is not None:
@@ -51,8 +53,6 @@ def eval_overrides(dataset: str, fmt: str | None, config: Path | None) -> list[s
 
 def read_videos(data: Any, split: str, split_id: int) -> Any:
     """The ``DatasetIndex`` of ``split``; listed files that do not exist are left out with a warning."""
-    from omegaconf import OmegaConf
-
     data_cfg = OmegaConf.create({"format": data.format, "root": data.root, "annotations": data.annotations,
                                  "split_id": split_id, "synthetic": OmegaConf.to_container(data.synthetic)})
     try:
@@ -74,8 +74,6 @@ def extract_video_embeddings(encoder: Any, index: Any, data: Any, clips: int, se
                              progress: bool = True) -> tuple[Any, list]:
     """``(N, D)`` float32 embeddings (mean over ``clips`` clips per video) and the index entries they belong to
     (unreadable videos are left out)."""
-    import torch
-
     spec = multi_view_spec(clips, 1, int(data.num_frames), int(data.frame_stride), int(data.crop_size))
     result = extract_features(encoder, index, spec, data, seed=seed, device=device or torch.device("cpu"),
                               progress=progress, desc="features")
@@ -86,8 +84,6 @@ def extract_video_embeddings(encoder: Any, index: Any, data: Any, clips: int, se
 
 def write_features(out: Path, embeddings: Any, entries: list, class_names: list[str], info: dict) -> list[Path]:
     """``features.npy``, ``videos.csv`` and ``features.json`` under ``out``."""
-    import numpy as np
-
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "features.npy", embeddings.numpy().astype(np.float32))
     with open(out / "videos.csv", "w", newline="") as f:
@@ -118,8 +114,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     torch.set_num_threads(1)
     if args.clips < 1:
         raise UserError(f"--clips must be >= 1, got {args.clips}")

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 
 def find_normalization(transform: Any, depth: int = 0) -> tuple[list[float], list[float]] | None:
@@ -88,8 +89,6 @@ def overlay(frames: np.ndarray, heat: torch.Tensor | np.ndarray, alpha: float = 
 
 def label_image(image: np.ndarray, text: str, height: int = 12) -> np.ndarray:
     """Put ``text`` in a black band of ``height`` px above a uint8 ``(H, W, 3)`` image (PIL's default font)."""
-    from PIL import Image, ImageDraw
-
     band = Image.new("RGB", (image.shape[1], height), (0, 0, 0))
     ImageDraw.Draw(band).text((2, 0), text, fill=(255, 255, 255))
     return np.concatenate([np.asarray(band), image], axis=0)
@@ -112,8 +111,6 @@ def mosaic(cells: Sequence[Sequence[np.ndarray]], pad: int = 2, background: int 
 
 def save_gif(images: Sequence[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
     """Write uint8 ``(H, W, 3)`` images (all the same size) as a looping animated GIF."""
-    from PIL import Image
-
     if not images:
         raise ValueError("save_gif: no images")
     path = Path(path)

@@ -20,9 +20,11 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from omegaconf import OmegaConf
+
+from ..engine.run_logger import plot_metrics, read_metrics
 from ..errors import UserError
 from ..files import make_dir, write_text
-from ..engine.run_logger import plot_metrics, read_metrics
 from ..reference import format_reference
 
 CURVES = ("loss.png", "lr.png", "collapse.png")
@@ -238,8 +240,6 @@ def _reference_lines(config_text: str) -> list[str]:
     """The recipe's ``reference:`` section (paper, code file, published numbers) as lines; [] when it has none."""
     if not config_text:
         return []
-    from omegaconf import OmegaConf
-
     ref = OmegaConf.select(OmegaConf.create(config_text), "reference")
     return format_reference(OmegaConf.to_container(ref), indent="") if ref is not None else []
 
@@ -247,8 +247,6 @@ def _reference_lines(config_text: str) -> list[str]:
 def _config_names(config_text: str) -> tuple[str, str]:
     if not config_text:
         return "run", "?"
-    from omegaconf import OmegaConf
-
     cfg = OmegaConf.create(config_text)
     return (str(OmegaConf.select(cfg, "method.name", default="run")),
             str(OmegaConf.select(cfg, "backbone.name", default="?")))

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
-from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewRequest, ViewSpec, frames_to_time
-from ..errors import UserError
 from .. import resolve_recipe
 from ..config import load_pretrain_config
 from ..data.build import build_dataset
+from ..data.sampling import ClipSampler, SampledViews, VideoMeta, ViewRequest, ViewSpec, frames_to_time
+from ..errors import UserError
 from ..methods import build_method
 from ..transforms.audio import LogMel
 from .render import (clip_to_frames, find_normalization, format_indices, label_image, mosaic, pick_columns,
@@ -66,8 +67,6 @@ class RecordingSampler(ClipSampler):
 def build_method_views(cfg: Any) -> Any:
     """The method's ``ViewSpec``. The method is built on the ``meta`` device when it can be (a K400 recipe's
     Slow-R50 then costs no memory); ``views()`` runs on the CPU so audio transforms get real buffers."""
-    import torch
-
     try:
         with torch.device("meta"):
             method = build_method(cfg)
@@ -135,8 +134,6 @@ def split_blocks(samples: list[ShownSample]) -> list[ShownSample]:
 
 def _spectrogram(view: ShownView, audio_rate: int | None) -> np.ndarray:
     """``(n_mels, frames)`` for display: a log-mel view as is, a raw waveform through ``LogMel``."""
-    import torch
-
     data = torch.as_tensor(view.data).float()
     if data.ndim == 3:
         return data[0].numpy()
@@ -287,8 +284,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     torch.set_num_threads(1)
     if args.videos < 1 or args.max_frames < 1:
         raise UserError("--videos and --max-frames must be >= 1")
