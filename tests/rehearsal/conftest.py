@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .layouts import BUILDERS, REALDATA, Layout, derive_kinetics_complete, write_image_vit_weights
+from .layouts import (BUILDERS, REALDATA, Layout, derive_kinetics_complete, derive_ssv2_complete,
+                      write_image_vit_weights)
 from .rehearse import (cpu_overrides, data_root_override, preparation_commands, real_data_recipes, relocate,
                        run_preparation, shrink_overrides, smallest_batch, videossl, weights_files)
 
@@ -25,6 +26,9 @@ class Layouts:
         if name not in self._built:
             if name == "kinetics400_complete":
                 self._built[name] = derive_kinetics_complete(self.get("kinetics400"), self.base / name)
+                return self._built[name]
+            if name == "ssv2_complete":
+                self._built[name] = derive_ssv2_complete(self.get("ssv2"), self.base / name)
                 return self._built[name]
             if name == "weights":  # miniature copies of the weights files recipes load
                 layout = Layout("weights", self.base / name, generated=["tiny image-ViT checkpoints, DINO layout"])

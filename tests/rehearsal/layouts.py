@@ -352,6 +352,28 @@ def build_ssv2(root: Path, seed: int = 0, per_split: int = 6) -> Layout:
     return layout
 
 
+def derive_ssv2_complete(ssv2: Layout, root: Path) -> Layout:
+    """The SSv2 layout with the items of its missing videos dropped from the JSON lists (what a user does to run an
+    evaluation that refuses missing videos); ``videos/`` is a symbolic link to the original layout's."""
+    layout = Layout("ssv2_complete", root, generated=["the JSON lists of ssv2 without the items of missing videos"])
+    gone = {Path(p).stem for p in ssv2.missing}
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    for list_file in (ssv2.root / "labels").glob("*.json"):
+        if list_file.name.endswith("-labels.json"):  # the template -> index object, verbatim
+            (root / "labels" / list_file.name).write_bytes(list_file.read_bytes())
+            continue
+        lines, ending = _raw_lines(list_file)
+        keep = [line for line in lines if not (line.startswith(b"{") and json.loads(line.rstrip(b","))["id"] in gone)]
+        if len(keep) < len(lines):  # every item but the last ends in ","
+            items = [k for k, line in enumerate(keep) if line.startswith(b"{")]
+            keep = [line.rstrip(b",") + (b"," if k in items[:-1] else b"") if k in items else line
+                    for k, line in enumerate(keep)]
+        _write_lines(root / "labels" / list_file.name, keep, ending)
+    (root / "videos").symlink_to(ssv2.root / "videos", target_is_directory=True)
+    layout.silent = {p.replace(str(ssv2.root), str(root), 1) for p in ssv2.silent}
+    return layout
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # AudioSet
 # ----------------------------------------------------------------------------------------------------------------

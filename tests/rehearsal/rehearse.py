@@ -227,7 +227,7 @@ def eval_overrides(command: EvalCommand, out_dir: Path) -> list[str]:
     cfg = OmegaConf.load(command.source) if command.recipe else OmegaConf.create({})
     crop = OmegaConf.select(cfg, "data.crop_size", default=None) or 224
     out = [*common, f"data.crop_size={CROP}", "progress=false", "finetune.epochs=1", "finetune.batch_size=4",
-           "linear.epochs=1"]
+           "linear.epochs=1", "attentive.epochs=1", "attentive.batch_size=4"]
     if OmegaConf.select(cfg, "data.short_side", default=0):
         out.append(f"data.short_side={small(cfg.data.short_side, crop)}")
     if OmegaConf.select(cfg, "finetune.test_crop_size", default=0):

@@ -14,6 +14,7 @@ A recipe naming a file, key, eval recipe or dataset that does not exist fails he
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from pathlib import Path
 
@@ -22,8 +23,9 @@ import pytest
 from videossl.config import load_pretrain_config
 from videossl.data.build import build_index
 
-from .rehearse import (EvalCommand, dataset_of, data_root_override, datasets_needed, eval_commands, eval_overrides,
-                       plan_argv, plan_json, real_data_recipes, recipe_yaml, relocate, videossl)
+from .rehearse import (EVAL_RECIPES, EvalCommand, dataset_of, data_root_override, datasets_needed,
+                       documented_eval_lines, eval_commands, eval_overrides, parse_eval_line, plan_argv, plan_json,
+                       real_data_recipes, recipe_yaml, relocate, videossl)
 
 RECIPES = real_data_recipes()
 
@@ -34,6 +36,11 @@ XFAIL: dict[tuple[str, str], str] = {}
 # recipe -> why its plan is expected to fail (strict). CPC's (the probe decoded WAV files as video) and L3's (the CPU
 # fallback counted at batch 1, which L3's BatchNorm head refuses) were fixed.
 PLAN_XFAIL: dict[str, str] = {}
+# eval recipes no real-data recipe names in reference.eval_recipes, rehearsed on the run of a stand-in pretraining
+# recipe with the same kind of backbone (its encoder.pt); one a recipe does name is rehearsed by test_evaluation
+STAND_IN_RUNS = {"eval/ssv2_finetune_videomae": "mae_k400_videomae_vitb",
+                 "eval/ssv2_attentive_vjepa": "mae_k400_videomae_vitb",
+                 "eval/k400_attentive_vjepa": "mae_k400_videomae_vitb"}
 
 
 def _eval_cases() -> list:
@@ -134,7 +141,48 @@ def test_evaluation(recipe, command, layouts, runs, tmp_path):
     assert isinstance(command, EvalCommand)
     for dataset in datasets_needed(recipe):
         layouts.get(dataset)
-    evaluate(recipe, command, runs, tmp_path, layouts.base)
+    evaluate(recipe, command, runs, tmp_path, layouts.base, complete_ssv2(command, layouts))
+
+
+def complete_ssv2(command: EvalCommand, layouts):
+    """SSv2 evaluations read the SSv2 layout without its deliberately missing training video (a complete download;
+    its recipes refuse a missing video, ``test_ssv2_evaluation_refuses_a_missing_video``); others their layout."""
+    if not any(arg.startswith("data.root=/data/ssv2") for arg in command.args):
+        return lambda arg: arg
+    complete = layouts.get("ssv2_complete")
+    return lambda arg: arg.replace(f"{layouts.base}/ssv2/", f"{complete.root}/")
+
+
+def stand_in_command(name: str) -> EvalCommand:
+    path = EVAL_RECIPES / f"{name.removeprefix('eval/')}.yaml"
+    (line,) = documented_eval_lines(path)
+    command = parse_eval_line(path, line)
+    assert command.recipe == name, f"{path.name} documents a command for {command.recipe}"
+    return dataclasses.replace(command, encoder_file="encoder.pt")
+
+
+@pytest.mark.parametrize("name", sorted(STAND_IN_RUNS))
+def test_evaluation_recipe_on_a_stand_in_run(name, layouts, runs, tmp_path):
+    named_by = [r for r in RECIPES if any(c.recipe == name for c in eval_commands(r))]
+    if named_by:
+        pytest.skip(f"{name} is rehearsed by test_evaluation with the run of {named_by[0]}")
+    recipe, command = STAND_IN_RUNS[name], stand_in_command(name)
+    for dataset in [*datasets_needed(recipe), *(dataset_of(a.split("=", 1)[1]) for a in command.args
+                                                if a.startswith("data.root="))]:
+        layouts.get(dataset)
+    evaluate(recipe, command, runs, tmp_path, layouts.base, complete_ssv2(command, layouts))
+
+
+def test_ssv2_evaluation_refuses_a_missing_video(layouts, runs, tmp_path):
+    """On the SSv2 layout itself (one training video missing) the evaluation stops with one line naming
+    data.max_missing, before any training."""
+    recipe, command = STAND_IN_RUNS["eval/ssv2_finetune_videomae"], stand_in_command("eval/ssv2_finetune_videomae")
+    layouts.get("ssv2")
+    encoder = runs.get(recipe) / command.encoder_file
+    argv = ["eval", command.protocol, command.recipe, str(encoder), *(relocate(a, layouts.base) for a in command.args),
+            *eval_overrides(command, tmp_path)]
+    result = videossl(argv)
+    assert result.code == 2 and "data.max_missing" in result.stderr, result.explain(argv)
 
 
 @pytest.mark.parametrize("name", KINETICS_EVALS)
