@@ -100,3 +100,45 @@ def test_no_import_cycle():
         if v not in index:
             visit(v)
     assert cycles == []
+
+
+# Imports sit at the top of files (shared/DESIGN.md, issue 22). Inside a function only in cli.py (each command's
+# loader imports its module, so `videossl --help` stays fast) and these third-party modules, for the reason given.
+LAZY_THIRD_PARTY = {
+    "fcntl": "POSIX only (file locks)",
+    "resource": "POSIX only (peak RSS in bench)",
+    "decord": "its bundled FFmpeg changes PyAV's encoders once loaded; loaded only when the decord backend decodes",
+    "torchcodec": "optional decoder backend, may not be installed",
+    "matplotlib": "selects the Agg backend when a plot is drawn, not as a side effect of importing videossl",
+    "transformers": "+3 s per process; only the ViT backbones build its models",
+    "pytorchvideo": "+2 s; only its backbones and the benchmark peers",
+    "lightly": "benchmark peer heads and losses (LARS is imported at the top of engine/optim.py)",
+    "lightning": "+several s; only when pretrain launches Fabric (plan and bench import engine/ without training)",
+    "torch._inductor": "+1 s; only with train.compile",
+    "torch.distributed": "absent from torch builds without distributed support",
+}
+
+
+def imports_inside_functions() -> list[tuple[str, int, str]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "cli.py" and path.parent == PACKAGE:
+            continue
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom):
+                    names = ["." if node.level else node.module or ""]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                for name in names:
+                    if not any(name == m or name.startswith(m + ".") for m in LAZY_THIRD_PARTY):
+                        found.append((str(path.relative_to(PACKAGE)), node.lineno, name))
+    return sorted(set(found))
+
+
+def test_imports_sit_at_the_top_of_files():
+    assert imports_inside_functions() == []
