@@ -206,12 +206,13 @@ FREE_TEXT = {"data.root", "data.annotations", "data.split", "backbone.pretrained
 
 EVAL_DATA_RULES = {"format": DATA_FORMAT, "decoder": DECODER, "num_workers": _int(0, MAX_WORKERS),
                    "batch_size": _int(1, MAX_BATCH), **_prefixed("synthetic.", SYNTHETIC_RULES)}
-LINEAR_RULES = {"epochs": _int(1), "batch_size": _int(1, MAX_BATCH), "optimizer": Choice(("sgd", "adamw")),
-                "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "train_clips": _int(1, 1000),
-                "classifier": Choice(("logistic", "svm")), "svm_c": POSITIVE, "tsne_max_points": _int(1)}
 # low-shot training (eval/label_subset.py): a fraction in (0, 1] of each class, a seed or null (the run's seed)
 LABEL_FRACTION_RULES = {"label_fraction": Num(0, 1, low_open=True), "label_seed": Num(0, MAX_SEED, integer=True,
                                                                                       none_ok=True)}
+LINEAR_RULES = {"epochs": _int(1), "batch_size": _int(1, MAX_BATCH), "optimizer": Choice(("sgd", "adamw")),
+                "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "train_clips": _int(1, 1000),
+                "classifier": Choice(("logistic", "svm")), "svm_c": POSITIVE, "tsne_max_points": _int(1),
+                **LABEL_FRACTION_RULES}
 RUN_RULES = {"seed": SEED, "device": Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps")}
 
 

@@ -74,3 +74,19 @@ def test_low_shot_finetuning_end_to_end(colour_folder_dataset, tmp_path):
     assert written["seed"] == 5 and written["num_videos"] == 3
     listed = (tmp_path / "label_subset.txt").read_text().splitlines()
     assert sorted(line.split("\t")[2] for line in listed) == ["blue", "green", "red"]
+
+
+def test_low_shot_linear_probe_keeps_knn_on_every_video(colour_folder_dataset, tmp_path):
+    from videossl.eval import load_eval_config
+    from videossl.eval.frozen import run_frozen_protocols
+
+    cfg = load_eval_config("random:tiny_r3d", None, [
+        "data.format=folder", f"data.root={colour_folder_dataset}", "data.num_frames=4", "data.frame_stride=2",
+        "data.crop_size=32", "data.num_workers=0", "data.batch_size=6", "test.num_clips=1", "test.num_crops=1",
+        "linear.epochs=2", "linear.train_clips=2", "linear.tsne=false", "linear.label_fraction=0.5",
+        "progress=false", f"out_dir={tmp_path}"])
+    results = run_frozen_protocols(cfg, ("linear", "knn"))
+    linear, knn = results["linear"]["splits"][0], results["knn"]["splits"][0]
+    assert linear["num_train"] == 6 and linear["label_subset"]["per_class_max"] == 2
+    assert knn["num_train"] == 12 and "label_subset" not in knn
+    assert len((tmp_path / "label_subset.txt").read_text().splitlines()) == 6

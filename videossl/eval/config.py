@@ -99,6 +99,10 @@ class LinearConfig:
     # google-deepmind/brave brave/evaluate/evaluate.py linear_svm_classifier); epochs / lr / optimizer unused
     classifier: str = "logistic"
     svm_c: float = 1.0  # sklearn's default C; BraVe's README evaluates with 0.0001
+    # low-shot probe: as FinetuneConfig.label_fraction (video linear probe only: kNN, retrieval and the audio probe
+    # keep every training video)
+    label_fraction: float = 1.0
+    label_seed: Optional[int] = None
     tsne: bool = True
     tsne_max_points: int = 2000
 

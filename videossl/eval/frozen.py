@@ -20,8 +20,9 @@ from omegaconf import OmegaConf
 from videossl.data.bad_files import report_bad_files
 from videossl.errors import UserError
 
-from .features import load_eval_encoder, resolve_device, train_and_test_features
+from .features import load_eval_encoder, read_split, resolve_device, train_and_test_features
 from .knn import knn_class_scores
+from .label_subset import label_fraction_of_features
 from .linear import evaluate_linear_probe, linear_probe_scores
 from .metrics import aggregate_splits, per_class_top1, retrieval_recall, topk_accuracy, video_level_features
 from .multi_view import multi_view_train_and_test_features
@@ -106,9 +107,13 @@ def run_frozen_protocols(cfg: Any, protocols: Sequence[str] = ("linear", "knn"))
         train_videos, test_videos = video_level_features(train.features), video_level_features(test.features)
         if "linear" in protocols:
             torch.manual_seed(int(cfg.seed))
-            numbers, probe = evaluate_linear_probe(train, test, cfg.linear, seed=int(cfg.seed), device=device)
+            linear_train, subset = (label_fraction_of_features(train, read_split(cfg.data, "train", split_id), cfg.linear,
+                                                               int(cfg.seed), cfg.out_dir, split_id)
+                                    if float(cfg.linear.get("label_fraction", 1.0)) < 1.0 else (train, None))
+            numbers, probe = evaluate_linear_probe(linear_train, test, cfg.linear, seed=int(cfg.seed), device=device)
             classes = per_class_top1(linear_probe_scores(probe, test.features), test.labels, test.class_names)
-            per_split["linear"].append({**info, **numbers, "per_class_top1": classes})
+            low_shot = {"num_train": int(linear_train.labels.numel()), "label_subset": subset} if subset else {}
+            per_split["linear"].append({**info, **numbers, "per_class_top1": classes, **low_shot})
             if cfg.linear.tsne and split_id == split_ids(cfg.data)[0]:
                 plot_tsne(test_videos, test.labels, test.class_names, Path(cfg.out_dir) / "tsne.png",
                           max_points=int(cfg.linear.tsne_max_points), seed=int(cfg.seed),

@@ -3,7 +3,8 @@
 The semi-supervised evaluations of video SSL papers fine-tune on 1% / 10% of the labels (e.g. of Kinetics-400 or
 UCF101); which videos were kept decides the number, so the subset is drawn per class (at least one video of every
 class), from a seed the results record, and listed in a file beside the results. ``label_subset`` draws it;
-``apply_label_fraction`` is what fine-tuning and the attentive probe call on their training index.
+``apply_label_fraction`` is what fine-tuning and the attentive probe call on their training index;
+``label_fraction_of_features`` keeps the linear probe's rows of those videos (features extracted once, for all).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from videossl.data.datasets import DatasetIndex
 from videossl.files import write_text
@@ -69,3 +71,17 @@ def apply_label_fraction(index: DatasetIndex, settings: Any, run_seed: int, out_
     return subset, {"fraction": fraction, "seed": seed, "num_videos": len(subset.entries), "of": int(labelled),
                     "num_classes": int((counts > 0).sum()), "per_class_min": int(counts[counts > 0].min()),
                     "per_class_max": int(counts.max()), "file": str(path)}
+
+
+def label_fraction_of_features(features: Any, index: DatasetIndex, settings: Any, run_seed: int, out_dir: str | Path,
+                               split_id: int) -> tuple[Any, dict | None]:
+    """The rows of ``features`` (``CachedFeatures`` of ``index``'s videos in index order, ``features.skipped`` left out)
+    whose video ``apply_label_fraction`` keeps; the subset entry for the result JSON (``None``: every video)."""
+    subset, info = apply_label_fraction(index, settings, run_seed, out_dir, split_id)
+    if info is None:
+        return features, None
+    kept, skipped = {e.path for e in subset.entries}, set(features.skipped)
+    rows = torch.tensor([e.path in kept for e in index.entries if e.path not in skipped], dtype=torch.bool)
+    if rows.numel() != features.labels.numel():
+        raise ValueError(f"label subset: {rows.numel()} listed readable videos for {features.labels.numel()} feature rows")
+    return features._replace(features=features.features[rows], labels=features.labels[rows]), info
