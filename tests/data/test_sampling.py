@@ -4,6 +4,7 @@ import pytest
 
 from videossl.data import sampling as S
 from videossl.data import sampling_pretext as P
+from videossl.data import sampling_segments as G
 
 LONG = S.VideoMeta(num_frames=300, fps=30.0, duration=10.0, height=32, width=32, has_audio=True)
 SHORT = S.VideoMeta(num_frames=7, fps=30.0, duration=7 / 30, height=32, width=32, has_audio=True)
@@ -14,9 +15,9 @@ ALL_SAMPLERS = [
     S.RandomClipSampler(num_frames=8, stride=4),
     S.UniformClipSampler(num_frames=8),
     S.MultiClipTestSampler(num_clips=4, num_frames=8, stride=4, num_crops=3),
-    S.PartitionClipSampler(num_clips=3, num_frames=8, stride=4),
-    S.SegmentFrameSampler(num_segments=8),
-    S.SegmentTestSampler(num_clips=2, num_segments=8, num_crops=3),
+    G.PartitionClipSampler(num_clips=3, num_frames=8, stride=4),
+    G.SegmentFrameSampler(num_segments=8),
+    G.SegmentTestSampler(num_clips=2, num_segments=8, num_crops=3),
     S.RhoClipSampler(rho=3, num_frames=8, stride=8),
     S.RhoClipSampler(rho=2, num_frames=4, stride=2, max_distance_s=1.0),
     S.FrameSampler(num_views=2),

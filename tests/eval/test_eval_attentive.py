@@ -10,7 +10,7 @@ import torch
 
 from videossl.errors import UserError
 from videossl.eval.attentive import cosine_value, frozen_tokens, probe_inputs, probe_num_heads
-from videossl.heads import AttentiveClassifier, AttentivePooler
+from videossl.nn.attentive_pooler import AttentiveClassifier, AttentivePooler
 
 
 def test_pooler_and_classifier_shapes():

@@ -3,7 +3,7 @@ from Video", sec. 4): a learned query cross-attends to the FROZEN patch tokens o
 
 Read from facebookresearch/jepa: ``evals/video_classification_frozen/eval.py`` (training loop, ``init_opt``,
 ``run_one_epoch``), ``evals/video_classification_frozen/utils.py`` (``ClipAggregation``, ``make_transforms``),
-``src/models/attentive_pooler.py`` (``AttentiveClassifier``, here ``videossl.heads.AttentiveClassifier``),
+``src/models/attentive_pooler.py`` (``AttentiveClassifier``, here ``videossl.nn.attentive_pooler``),
 ``src/datasets/video_dataset.py`` (clips per partition of the video) and ``configs/evals/vitl16_*.yaml``.
 
 - Tokens: ``encoder.forward_tokens`` of each clip, ``(B, N, D)`` for ViTs; a 3D CNN's last feature map
@@ -36,7 +36,7 @@ from videossl.data.bad_files import bad_files
 from videossl.data.build import dataset_from_index
 from videossl.data.video_dataset import collate_readable
 from videossl.errors import UserError
-from videossl.heads import AttentiveClassifier
+from videossl.nn.attentive_pooler import AttentiveClassifier
 
 from .features import load_eval_encoder, read_split, resolve_device
 from .finetune import EpochShuffleSampler
@@ -211,10 +211,10 @@ def attentive_one_split(cfg: Any, encoder: nn.Module, split_id: int, device: tor
     classifier, losses, train_bad = train_probe(cfg, encoder, train_index, device)
     scores, labels, skipped, test_bad = test_probe(cfg, encoder, classifier, test_index, device)
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(labels.numel()),
-            "num_classes": len(train_index.class_names), "probe_parameters": sum(p.numel() for p in classifier.parameters()),
-            "train_loss": losses, "skipped_unreadable": {"test": list(skipped)},
-            **topk_accuracy(scores, labels, ks=(1, 5)), "per_class_top1": per_class_top1(scores, labels,
-                                                                                          test_index.class_names),
+            "num_classes": len(train_index.class_names),
+            "probe_parameters": sum(p.numel() for p in classifier.parameters()),
+            "train_loss": losses, "skipped_unreadable": {"test": list(skipped)}, **topk_accuracy(scores, labels, ks=(1, 5)),
+            "per_class_top1": per_class_top1(scores, labels, test_index.class_names),
             **({"label_subset": subset} if subset else {}), "_bad_files": [*train_bad, *test_bad]}
 
 

@@ -178,7 +178,7 @@ class FinetuneConfig:
 @dataclass
 class AttentiveConfig:
     """Attentive probe on frozen patch tokens (V-JEPA, Bardes et al. 2024): a learned query cross-attends to the
-    tokens of the clips of a video (``videossl.heads.AttentiveClassifier``), then a linear classifier.
+    tokens of the clips of a video (``videossl.nn.attentive_pooler.AttentiveClassifier``), then a linear classifier.
 
     Defaults from facebookresearch/jepa ``configs/evals/vitl16_k400_16x8x3.yaml`` and
     ``evals/video_classification_frozen/eval.py``: AdamW on the probe only (no weight decay on biases and 1-D

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from videossl.data.sampling import (MultiClipTestSampler, PartitionClipSampler, RandomClipSampler, SegmentFrameSampler,
-                                    SegmentTestSampler, ViewSpec)
+from videossl.data.sampling import MultiClipTestSampler, RandomClipSampler, ViewSpec
+from videossl.data.sampling_segments import PartitionClipSampler, SegmentFrameSampler, SegmentTestSampler
 from videossl.transforms.video import VIDEO_MEAN, VIDEO_STD, build_test_transforms, build_video_transform
 
 
