@@ -133,6 +133,12 @@ def test_factor_protocol_end_to_end(tmp_path, monkeypatch):
     assert text.startswith("# Factors\n\n<!-- ceilings:begin -->\nH3's ceilings\n<!-- ceilings:end -->\n")
     assert text.count(learn_factors.DOC_BEGIN) == 1 and lines[4] in text
 
+    # without ceilings the supervised row says where they are, in as many columns
+    no_ceilings = {key: {**base, "supervised": None} for key, base in saved["baselines"].items()}
+    bare = learn_factors.format_table(saved["rows"], no_ceilings)
+    assert "| supervised (ceiling, fine-tuned) | tiny_r3d (4x1@32) | not run here (--ceilings) |" in bare
+    assert len({line.count("|") for line in bare.splitlines()}) == 1
+
     # a rerun: no training, no new extraction; the doc section is replaced, not appended
     assert learn_factors.run(_args(*argv)) == 0
     assert len(extractions) == 2 and json.loads((out / "factors.json").read_text())["rows"][0]["steps"] == 2
