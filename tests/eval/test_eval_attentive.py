@@ -146,3 +146,26 @@ def test_clips_scored_alone_and_a_bad_head_count(colour_folder_dataset, tmp_path
     assert len((tmp_path / "label_subset.txt").read_text().splitlines()) == 6
     with pytest.raises(UserError, match="attentive.num_heads"):
         run_attentive_probe(load_eval_config("random:tiny_r3d", None, [*common, "attentive.num_heads=7"]))
+
+
+def test_cached_tokens_are_extracted_once_and_reshuffled(colour_folder_dataset, tmp_path):
+    from videossl.backbones import create_backbone
+    from videossl.eval.attentive import CachedTokens, run_attentive_probe
+    from videossl.eval.config import load_eval_config
+    from videossl.eval.features import read_split
+
+    cfg = load_eval_config("random:tiny_r3d", None, [
+        "data.format=folder", f"data.root={colour_folder_dataset}", "data.num_frames=4", "data.frame_stride=2",
+        "data.crop_size=32", "data.num_workers=0", "data.batch_size=6", "test.num_clips=2", "test.num_crops=1",
+        "attentive.epochs=6", "attentive.batch_size=4", "attentive.lr=0.2", "attentive.start_lr=0.2",
+        "attentive.cache_tokens=true", "progress=false", f"out_dir={tmp_path}"])
+    torch.manual_seed(0)
+    source = CachedTokens(cfg, create_backbone("tiny_r3d").eval(), read_split(cfg.data, "train", 1), torch.device("cpu"))
+    assert source.tokens.shape[:2] == (12, 2) and source.dataset.decode_calls == 12 and len(source) == 3
+    epochs = [[labels for _, labels in source.epoch(e)] for e in (0, 1)]
+    assert all(tokens.shape[0] == 2 * labels.shape[0] for tokens, labels in source.epoch(0))
+    assert sorted(torch.cat(epochs[0]).tolist()) == sorted(source.labels.tolist())
+    assert not torch.equal(torch.cat(epochs[0]), torch.cat(epochs[1]))  # a new order every epoch
+    result = run_attentive_probe(cfg)
+    losses = result["splits"][0]["train_loss"]
+    assert result["settings"]["cache_tokens"] is True and losses[-1] < losses[0]

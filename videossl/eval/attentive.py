@@ -14,6 +14,8 @@ Read from facebookresearch/jepa: ``evals/video_classification_frozen/eval.py`` (
   probe sees them at once, in training too; otherwise every clip is classified alone and the scores averaged.
 - Training: one random clip per part, each with its own random resized crop (no flip by default), AdamW on the
   probe only, lr warm-up / cosine schedule and a cosine weight-decay schedule per step, gradient norm clipped.
+- ``attentive.cache_tokens``: fixed training views (evenly spaced clips, centre crop) encoded once, for small data
+  and benchmarks (not the reference protocol, which augments every epoch).
 - Test: the ``test.num_clips`` clips evenly spaced (the reference draws a random window in each part at test time
   too), each through ``test.num_crops`` spatial crops; per crop one prediction from the tokens of all clips, softmax
   averaged over the crops (and over the clips when they are classified alone).
@@ -110,29 +112,75 @@ def autocast_for(device: torch.device) -> Any:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
+class AugmentedTokens:
+    """Training batches of the reference protocol: every epoch new random clips (one per equal part of the video) and
+    crops, through the frozen encoder. Iterating yields ``(tokens (B * S, N, D) float32 on device, labels (B,))``."""
+
+    def __init__(self, cfg: Any, encoder: nn.Module, index: Any, device: torch.device):
+        data, settings = cfg.data, cfg.attentive
+        spec = partition_clips_spec(int(cfg.test.num_clips), int(data.num_frames), int(data.frame_stride),
+                                    int(data.crop_size), float(settings.strength), hflip=bool(settings.hflip),
+                                    mean=data.get("mean"), std=data.get("std"))
+        self.dataset = dataset_from_index(data, index, spec, seed=int(cfg.seed))  # decoded at data.short_side (0: file)
+        self.sampler = EpochShuffleSampler(len(self.dataset), seed=int(cfg.seed))
+        self.loader = DataLoader(self.dataset, batch_size=min(int(settings.batch_size), len(self.dataset)),
+                                 sampler=self.sampler, num_workers=int(data.num_workers))
+        self.encoder, self.device = encoder, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def epoch(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        for batch in self.loader:
+            clips = torch.stack(batch["video"], dim=1).flatten(0, 1)  # (B * S, C, T, H, W), video-major
+            with torch.no_grad(), autocast_for(self.device):
+                tokens = frozen_tokens(self.encoder, clips.to(self.device, non_blocking=True)).float()
+            yield tokens, batch["label"].long().to(self.device)
+
+
+class CachedTokens:
+    """``attentive.cache_tokens``: the tokens of fixed views (``test.num_clips`` evenly spaced clips, centre crop, no
+    augmentation) extracted once and reshuffled every epoch: for small data and benchmarks, not the reference."""
+
+    def __init__(self, cfg: Any, encoder: nn.Module, index: Any, device: torch.device):
+        data, num_clips = cfg.data, int(cfg.test.num_clips)
+        spec = multi_view_spec(num_clips, 1, int(data.num_frames), int(data.frame_stride), int(data.crop_size),
+                               mean=data.get("mean"), std=data.get("std"))
+        self.dataset = dataset_from_index(data, index, spec, seed=int(cfg.seed),
+                                          short_side=int(data.short_side) or int(data.crop_size))
+        tokens, labels = [], []
+        for batch in DataLoader(self.dataset, batch_size=int(data.batch_size), num_workers=int(data.num_workers)):
+            clips = torch.stack(batch["video"], dim=1).flatten(0, 1)
+            with torch.no_grad(), autocast_for(device):
+                found = frozen_tokens(encoder, clips.to(device, non_blocking=True)).float()
+            tokens.append(found.view(-1, num_clips, *found.shape[1:]).to(device))
+            labels.append(batch["label"].long().to(device))
+        self.tokens, self.labels = torch.cat(tokens), torch.cat(labels)  # (V, S, N, D), (V,)
+        self.batch_size, self.seed = min(int(cfg.attentive.batch_size), len(self.labels)), int(cfg.seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def epoch(self, epoch: int):
+        order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.seed * 1000 + epoch))
+        for rows in order.to(self.labels.device).split(self.batch_size):
+            yield self.tokens[rows].flatten(0, 1), self.labels[rows]
+
+
 def train_probe(cfg: Any, encoder: nn.Module, index: Any, device: torch.device) -> tuple[nn.Module, list[float], list]:
     """Train an ``AttentiveClassifier`` on the frozen tokens of ``index``'s videos; returns it (eval mode), the mean
     training loss of every epoch and the files the training set skipped."""
-    data, settings = cfg.data, cfg.attentive
+    settings = cfg.attentive
     num_clips, across = int(cfg.test.num_clips), bool(settings.attend_across_clips)
-    norm = {"mean": data.get("mean"), "std": data.get("std")}
-    spec = partition_clips_spec(num_clips, int(data.num_frames), int(data.frame_stride), int(data.crop_size),
-                                float(settings.strength), hflip=bool(settings.hflip), **norm)
-    dataset = dataset_from_index(data, index, spec, seed=int(cfg.seed))  # decoded at data.short_side (0: file size)
-    batch_size = min(int(settings.batch_size), len(dataset))
-    sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(data.num_workers))
-    scale = batch_size / 256  # lr for the reference's global batch of 256, scaled linearly as our other protocols
-    epochs, total = int(settings.epochs), max(int(settings.epochs) * len(loader), 1)
-    warmup = int(float(settings.warmup_epochs) * len(loader))
+    source = (CachedTokens if bool(settings.cache_tokens) else AugmentedTokens)(cfg, encoder, index, device)
+    scale = min(int(settings.batch_size), len(index.entries)) / 256  # lr for the reference's global batch of 256
+    epochs, total = int(settings.epochs), max(int(settings.epochs) * len(source), 1)
+    warmup = int(float(settings.warmup_epochs) * len(source))
     classifier, optimizer, losses, step = None, None, [], 0
     for epoch in range(epochs):
-        sampler.set_epoch(epoch)
         running, count = 0.0, 0
-        for batch in loader:
-            clips, labels = torch.stack(batch["video"], dim=1), batch["label"].long().to(device)  # (B, S, C, T, H, W)
-            with torch.no_grad(), autocast_for(device):
-                tokens = frozen_tokens(encoder, clips.flatten(0, 1).to(device, non_blocking=True)).float()
+        for tokens, labels in source.epoch(epoch):
             if classifier is None:  # the token width is known from the first batch
                 dim = tokens.shape[-1]
                 torch.manual_seed(int(cfg.seed))
@@ -140,14 +188,7 @@ def train_probe(cfg: Any, encoder: nn.Module, index: Any, device: torch.device) 
                     encoder, dim, int(settings.num_heads)), mlp_ratio=float(settings.mlp_ratio)).to(device)
                 optimizer = build_probe_optimizer(classifier, float(settings.weight_decay))
             step += 1
-            lr = scale * cosine_value(step, total, warmup, float(settings.start_lr), float(settings.lr),
-                                      float(settings.final_lr))
-            wd = cosine_value(step, total, 0, float(settings.weight_decay), float(settings.weight_decay),
-                              float(settings.final_weight_decay))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-                if not group.get("exclude_decay"):
-                    group["weight_decay"] = wd
+            set_lr_and_weight_decay(optimizer, settings, step, total, warmup, scale)
             targets = labels if across else labels.repeat_interleave(num_clips)
             with autocast_for(device):
                 logits = classifier(probe_inputs(tokens, num_clips, across))
@@ -161,7 +202,20 @@ def train_probe(cfg: Any, encoder: nn.Module, index: Any, device: torch.device) 
         losses.append(running / max(count, 1))
         if cfg.progress:
             print(f"attentive probe epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}", flush=True)
-    return classifier.eval(), losses, list(bad_files(dataset))
+    return classifier.eval(), losses, list(bad_files(source.dataset))
+
+
+def set_lr_and_weight_decay(optimizer: torch.optim.Optimizer, settings: Any, step: int, total: int, warmup: int,
+                            scale: float) -> None:
+    """The reference's per-step schedules: lr (x ``scale``, the batch / 256 rule) and weight decay (decayed groups)."""
+    lr = scale * cosine_value(step, total, warmup, float(settings.start_lr), float(settings.lr),
+                              float(settings.final_lr))
+    wd = cosine_value(step, total, 0, float(settings.weight_decay), float(settings.weight_decay),
+                      float(settings.final_weight_decay))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if not group.get("exclude_decay"):
+            group["weight_decay"] = wd
 
 
 @torch.no_grad()
@@ -213,7 +267,8 @@ def attentive_one_split(cfg: Any, encoder: nn.Module, split_id: int, device: tor
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(labels.numel()),
             "num_classes": len(train_index.class_names),
             "probe_parameters": sum(p.numel() for p in classifier.parameters()),
-            "train_loss": losses, "skipped_unreadable": {"test": list(skipped)}, **topk_accuracy(scores, labels, ks=(1, 5)),
+            "train_loss": losses, "skipped_unreadable": {"test": list(skipped)},
+            **topk_accuracy(scores, labels, ks=(1, 5)),
             "per_class_top1": per_class_top1(scores, labels, test_index.class_names),
             **({"label_subset": subset} if subset else {}), "_bad_files": [*train_bad, *test_bad]}
 

@@ -206,6 +206,10 @@ class AttentiveConfig:
     # the tokens of the test.num_clips clips of a video are concatenated before the pooler, in training too
     # (attend_across_segments: true); false: every clip scored alone and the scores averaged
     attend_across_clips: bool = True
+    # ours, off by default: train on the tokens of fixed views (test.num_clips evenly spaced clips, centre crop, no
+    # augmentation) extracted once, instead of new augmented clips through the encoder every epoch (small data,
+    # benchmarks)
+    cache_tokens: bool = False
     label_fraction: float = 1.0  # as FinetuneConfig.label_fraction
     label_seed: Optional[int] = None
 
