@@ -12,7 +12,6 @@ import math
 from typing import Any, Iterator
 
 import torch
-from lightning.fabric import Fabric
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -137,6 +136,8 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     data, settings = cfg.data, cfg.finetune
     device = resolve_device(str(cfg.device))
     on_gpu = device.type == "cuda"
+    from lightning.fabric import Fabric  # lazy: lightning (+torchmetrics, transformers) costs ~3 s per import
+
     fabric = Fabric(accelerator="cuda" if on_gpu else "cpu", devices=1, precision="bf16-mixed" if on_gpu else "32-true")
     fabric.seed_everything(int(cfg.seed), verbose=False)
 
