@@ -269,6 +269,9 @@ def format_table(rows: list[dict], bases: dict[str, dict]) -> str:
     for key in order:
         base = bases.get(key or "", {})
         label = f"{base.get('backbone', '-')} ({key.split(' ', 1)[1]})" if key else "-"
+        variants = {r.get("variant", "rgb") for r in rows if r.get("baseline") == key}
+        if key and variants != {"rgb"}:  # a residual-input network: its own random init and ceiling
+            label += ", " + "/".join(sorted(variants - {"rgb"})) + " frames"
         if base:
             lines.append(f"| random init | {label} | " + " | ".join(factor_cells(base.get("random"))) + " | | | |")
             if base.get("supervised"):
@@ -282,8 +285,7 @@ def format_table(rows: list[dict], bases: dict[str, dict]) -> str:
             if r.get("error"):
                 lines.append(f"| {r['row']} | failed: {r['error']} |" + " |" * (len(FACTORS) + 3))
                 continue
-            backbone = label if r["variant"] == "rgb" else f"{label}, {r['variant']} frames"
-            lines.append(f"| {r['method']} | {backbone} | " + " | ".join(factor_cells(r["factors"]))
+            lines.append(f"| {r['method']} | {label} | " + " | ".join(factor_cells(r["factors"]))
                          + f" | {beats_text(r['beats_random'])} | {r['steps']} | {r['pretrain_minutes']:.1f} |")
     return "\n".join(lines)
 
