@@ -131,6 +131,64 @@ def slowfast_train_spec(data: Any, settings: Any, norm: dict) -> Any:
                     {"clip": transform})
 
 
+def train_spec(data: Any, settings: Any, norm: dict) -> ViewSpec:
+    """The training clip: SlowFast's jitter-scale / colour recipe when the eval recipe sets it, else a random
+    resized crop of ``finetune.strength`` (optionally TSN segments, no flip)."""
+    if list(getattr(settings, "jitter_scales", [])) or list(getattr(settings, "color_jitter", [])):
+        return slowfast_train_spec(data, settings, norm)
+    return finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size), float(settings.strength),
+                         **norm, hflip=bool(getattr(settings, "hflip", True)),
+                         sampling=str(getattr(settings, "sampling", "clip")))
+
+
+def train_epochs(fabric: Any, model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, sampler: Any,
+                 num_classes: int, cfg: Any, split_id: int) -> list[float]:
+    """``finetune.epochs`` epochs of cross-entropy (mixup / CutMix / label smoothing as set) under the warm-up +
+    schedule of ``finetune_lr_factor``; returns the mean training loss of each epoch."""
+    settings, epochs = cfg.finetune, int(cfg.finetune.epochs)
+    total_steps = max(epochs * len(loader), 1)
+    warmup_steps = min(int(settings.warmup_epochs) * len(loader), total_steps // 2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: finetune_lr_factor(s, warmup_steps, total_steps, len(loader), settings))
+    losses = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        model.train()
+        total, count = 0.0, 0
+        for batch in loader:
+            clips, labels = batch["video"][0], batch["label"]  # (B, C, T, H, W), (B,)
+            # mixup / CutMix: mixed clips and soft targets; else the labels, with finetune.label_smoothing
+            clips, targets, smoothing = finetune_batch(clips, labels, num_classes, settings)
+            loss = nn.functional.cross_entropy(model(clips), targets, label_smoothing=smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            optimizer.step()
+            schedule.step()
+            total, count = total + float(loss.detach()) * labels.shape[0], count + labels.shape[0]
+        losses.append(total / max(count, 1))
+        if cfg.progress:
+            print(f"finetune split {split_id} epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}", flush=True)
+    return losses
+
+
+def score_test_views(cfg: Any, classifier: nn.Module, test_index: Any, split_id: int, device: torch.device,
+                norm: dict) -> Any:
+    """Class scores of every test view: ``features`` ``(M, V, classes)`` (SVT's multi-view inference: ``(M, G*V,
+    classes)`` over views of several geometries), with the labels and the videos left out."""
+    data, settings = cfg.data, cfg.finetune
+    if list(getattr(cfg.test, "multi_view", None) or []):
+        return multi_view_test_scores(cfg, classifier, test_index, split_id, device)
+    test_crop = int(getattr(settings, "test_crop_size", 0)) or int(data.crop_size)
+    if str(getattr(settings, "sampling", "clip")) == "segments":
+        test_spec = segment_test_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
+                                      test_crop, **norm)
+    else:
+        test_spec = multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
+                                    int(data.frame_stride), test_crop, **norm)
+    return extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
+                            progress=bool(cfg.progress), desc=f"finetune test (split {split_id})", forward=classifier)
+
+
 def finetune_one_split(cfg: Any, split_id: int) -> dict:
     """Fine-tune a fresh copy of the encoder on one split's training videos and test it multi-view."""
     data, settings = cfg.data, cfg.finetune
@@ -152,11 +210,7 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
     model, optimizer = fabric.setup(model, optimizer)
 
     norm = {"mean": data.get("mean"), "std": data.get("std")}
-    spec = (slowfast_train_spec(data, settings, norm)
-            if list(getattr(settings, "jitter_scales", [])) or list(getattr(settings, "color_jitter", []))
-            else finetune_spec(int(data.num_frames), int(data.frame_stride), int(data.crop_size),
-                               float(settings.strength), **norm, hflip=bool(getattr(settings, "hflip", True)),
-                               sampling=str(getattr(settings, "sampling", "clip"))))
+    spec = train_spec(data, settings, norm)
     # training: an unreadable video is replaced by another (as in pretraining) and listed in bad_files.csv
     dataset = dataset_from_index(data, train_index, spec, seed=int(cfg.seed))
     sampler = EpochShuffleSampler(len(dataset), seed=int(cfg.seed))
@@ -164,42 +218,9 @@ def finetune_one_split(cfg: Any, split_id: int) -> dict:
                         drop_last=len(dataset) > batch_size)  # no 1-sample batch for BatchNorm
     loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False)
 
-    epochs = int(settings.epochs)
-    total_steps = max(epochs * len(loader), 1)
-    warmup_steps = min(int(settings.warmup_epochs) * len(loader), total_steps // 2)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: finetune_lr_factor(s, warmup_steps, total_steps, len(loader), settings))
-    losses = []
-    for epoch in range(epochs):
-        sampler.set_epoch(epoch)
-        model.train()
-        total, count = 0.0, 0
-        for batch in loader:
-            clips, labels = batch["video"][0], batch["label"]  # (B, C, T, H, W), (B,)
-            # mixup / CutMix: mixed clips and soft targets; else the labels, with finetune.label_smoothing
-            clips, targets, smoothing = finetune_batch(clips, labels, len(train_index.class_names), settings)
-            loss = nn.functional.cross_entropy(model(clips), targets, label_smoothing=smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
-            optimizer.step()
-            schedule.step()
-            total, count = total + float(loss.detach()) * labels.shape[0], count + labels.shape[0]
-        losses.append(total / max(count, 1))
-        if cfg.progress:
-            print(f"finetune split {split_id} epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}", flush=True)
-
+    losses = train_epochs(fabric, model, optimizer, loader, sampler, len(train_index.class_names), cfg, split_id)
     classifier = model.module if hasattr(model, "module") else model
-    if list(getattr(cfg.test, "multi_view", None) or []):  # SVT multi-view inference: views of several geometries
-        logits = multi_view_test_scores(cfg, classifier, test_index, split_id, device)  # (M, G*V, classes)
-    else:
-        test_crop = int(getattr(settings, "test_crop_size", 0)) or int(data.crop_size)
-        test_spec = (segment_test_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
-                                       test_crop, **norm) if str(getattr(settings, "sampling", "clip")) == "segments"
-                     else multi_view_spec(int(cfg.test.num_clips), int(cfg.test.num_crops), int(data.num_frames),
-                                          int(data.frame_stride), test_crop, **norm))
-        logits = extract_features(classifier, test_index, test_spec, data, seed=int(cfg.seed), device=device,
-                                  progress=bool(cfg.progress), desc=f"finetune test (split {split_id})",
-                                  forward=classifier)  # (M, V, classes)
+    logits = score_test_views(cfg, classifier, test_index, split_id, device, norm)
     numbers = topk_accuracy(average_view_scores(logits.features), logits.labels, ks=(1, 5))
     train_bad = bad_files(dataset)  # training draws another video for an unreadable one (as pretraining); said here
     return {"split": split_id, "num_train": len(train_index.entries), "num_test": int(logits.labels.numel()),
