@@ -342,7 +342,8 @@ def update_doc(path: Path, section: str) -> None:
     text = path.read_text() if path.is_file() else "# Factor benchmark: appearance, motion and the arrow of time\n"
     if DOC_BEGIN in text and DOC_END in text:
         head, rest = text.split(DOC_BEGIN, 1)
-        text = head + block + rest.split(DOC_END, 1)[1].lstrip("\n")
+        tail = rest.split(DOC_END, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
