@@ -353,12 +353,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-doc", metavar="PATH", help="also write the table and command to this markdown file")
 
 
-def run(args: argparse.Namespace) -> int:
+def apply_common_args(args: argparse.Namespace) -> None:
+    """``--threads`` and the schedule options every learning benchmark shares (``bench learn``, ``bench factors``)."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     for key, value in (("--epochs", args.epochs), ("--max-steps", args.max_steps)):
         if value is not None and value < 1:
             raise UserError(f"{key}: must be >= 1, got {value}")
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_common_args(args)
     recipes = find_recipes(args.recipes, args.all)
     out = Path(args.out)
     overrides = recipe_overrides(args.tiny, out, args.epochs, args.max_steps, args.overrides)

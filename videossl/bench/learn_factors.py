@@ -53,7 +53,7 @@ from videossl.eval.finetune import run_finetune
 from videossl.eval.synthetic_protocol import SUPERVISED_OVERRIDES, write_random_init
 from videossl.files import write_text
 
-from .learn import TINY_TRAIN, eval_overrides, final_loss, find_recipes, pretrain_timed
+from .learn import TINY_TRAIN, apply_common_args, eval_overrides, final_loss, find_recipes, pretrain_timed
 from .learn_cache import backbone_tag, cached_top1
 
 log = logging.getLogger("videossl.bench.factors")
@@ -93,11 +93,9 @@ def parse_sizes(items: list[str]) -> dict[str, int | float]:
 
 
 def factor_dataset(sizes: dict[str, int | float]) -> Path:
-    """The factor dataset at ``sizes`` (generated once, cached); an unknown size is one ``UserError`` line."""
-    try:
-        return Path(ensure_synthetic_factors(None, **sizes))
-    except TypeError as err:
-        raise UserError(f"--data: {err}") from None
+    """The factor dataset at ``sizes`` (generated once, cached); ``ensure_synthetic_factors`` refuses an unknown size
+    with one ``UserError`` line naming the known ones."""
+    return Path(ensure_synthetic_factors(None, **sizes))
 
 
 def pretrain_overrides(root: Path, variant: str, tiny: bool, epochs: int | None, max_steps: int | None,
@@ -375,11 +373,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    for key, value in (("--epochs", args.epochs), ("--max-steps", args.max_steps)):
-        if value is not None and value < 1:
-            raise UserError(f"{key}: must be >= 1, got {value}")
+    apply_common_args(args)
     recipes = find_recipes(args.recipes, args.all)
     check_synthetic(recipes)
     root = factor_dataset({**(TINY_SIZES if args.tiny else {}), **parse_sizes(args.data)})
