@@ -18,6 +18,7 @@ from ..data.sampling import RandomClipSampler, ViewSpec
 from ..errors import UserError
 from ..heads import MAEDecoder
 from ..losses.mae import masked_reconstruction_loss, patchify, pixel_targets
+from ..transforms.masks import fit_clip_to_tubelet
 from ..transforms.video import build_video_transform, tube_mask
 from .base import Method, MethodConfig, StepInfo
 
@@ -57,12 +58,11 @@ class MAE(Method):
 
     def fit_tubelet(self, clip: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)``: an image (T=1) is repeated to the tubelet length; other T must divide by it."""
-        t = clip.shape[2]
-        if t == 1 and self.tubelet > 1:
-            return clip.expand(-1, -1, self.tubelet, -1, -1)
-        if t % self.tubelet:
-            raise UserError(f"data.num_frames={t} must be 1 or a multiple of the backbone's tubelet_size={self.tubelet}")
-        return clip
+        try:
+            return fit_clip_to_tubelet(clip, self.tubelet)
+        except ValueError:
+            raise UserError(f"data.num_frames={clip.shape[2]} must be 1 or a multiple of the backbone's "
+                            f"tubelet_size={self.tubelet}") from None
 
     def random_tube_mask(self, batch: int, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
         """Bool ``(B, N)`` over the (t, h, w)-ordered tokens, True = masked; a fresh tube mask per sample."""
